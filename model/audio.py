@@ -1,0 +1,94 @@
+"""Turning whatever audio a caller hands us into mono float32 at the model's sample rate.
+
+Accepted: 1-D or 2-D numpy arrays / torch tensors / lists, float or integer PCM, mono or multi-channel, any sample
+rate. Refused with a clear message: empty input (where nothing can be done), NaN or infinite values, non-numeric
+data, nonsensical sample rates.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from model.errors import AudioInputError
+
+_INT_SCALE = {np.dtype(np.int8): 128.0, np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 768_000
+
+
+def check_sample_rate(sample_rate: Any) -> int:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real) or sample_rate != sample_rate:
+        raise AudioInputError(f"sample_rate must be a number of samples per second, got {sample_rate!r}.")
+    if sample_rate != int(sample_rate) or not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioInputError(
+            f"sample_rate={sample_rate!r} is not usable: give a whole number of Hz between "
+            f"{MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} (16000, 44100 and 48000 are typical)."
+        )
+    return int(sample_rate)
+
+
+def as_mono_float32(audio: Any, *, what: str = "audio") -> np.ndarray:
+    """Mono float32 samples in [-1, 1] scale from float or integer PCM, mono or multi-channel."""
+    if hasattr(audio, "detach") and hasattr(audio, "cpu"):  # torch tensor, without importing torch here
+        audio = audio.detach().cpu().numpy()
+    try:
+        arr = np.asarray(audio)
+    except (ValueError, TypeError) as exc:
+        raise AudioInputError(f"{what} is not an array of samples ({exc}).") from None
+    if arr.dtype == np.uint8:
+        arr = (arr.astype(np.float32) - 128.0) / 128.0
+    elif arr.dtype in _INT_SCALE:
+        arr = arr.astype(np.float32) / _INT_SCALE[arr.dtype]
+    elif arr.dtype.kind == "f":
+        arr = arr.astype(np.float32, copy=False)
+    elif arr.dtype.kind in "iu":
+        raise AudioInputError(f"{what} has integer samples of type {arr.dtype}; use int16, int32 or float32.")
+    else:
+        raise AudioInputError(f"{what} must hold numbers, got an array of {arr.dtype}.")
+    if arr.ndim == 2:
+        # (frames, channels) as soundfile/sounddevice give it, or (channels, frames) as torchaudio does.
+        channels_first = arr.shape[0] < arr.shape[1] and arr.shape[0] <= 8
+        arr = arr.mean(axis=0 if channels_first else 1, dtype=np.float32)
+    elif arr.ndim != 1:
+        raise AudioInputError(
+            f"{what} has shape {arr.shape}; expected samples (1-D) or samples x channels (2-D)."
+        )
+    if not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise AudioInputError(
+            f"{what} contains NaN or infinite values (first at sample {bad}); the signal is corrupt. "
+            "Check the decoder or capture device that produced it."
+        )
+    return np.ascontiguousarray(arr)
+
+
+class StreamResampler:
+    """Sample-rate conversion for a stream; its output is the same however the input is split into blocks."""
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        import soxr  # imported here: only needed when rates differ
+
+        self.in_rate, self.out_rate = in_rate, out_rate
+        self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
+
+    def process(self, samples: np.ndarray, *, last: bool = False) -> np.ndarray:
+        return self._stream.resample_chunk(samples, last=last)
+
+
+def to_rate(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
+    """Whole-signal resampling, identical to streaming it through StreamResampler."""
+    if in_rate == out_rate:
+        return samples
+    return StreamResampler(in_rate, out_rate).process(samples, last=True)
+
+
+def prepare(audio: Any, sample_rate: Any, target_rate: int, *, what: str = "audio") -> np.ndarray:
+    """Validate, downmix and resample a whole signal for the model."""
+    rate = check_sample_rate(sample_rate)
+    samples = as_mono_float32(audio, what=what)
+    if samples.size == 0:
+        raise AudioInputError(f"{what} is empty (0 samples): there is nothing to transcribe.")
+    return to_rate(samples, rate, target_rate)

@@ -1,0 +1,56 @@
+"""Where weights come from and where they go: source resolution (folder or hub id) and device/dtype choice."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model.errors import CheckpointError, ModelError
+
+
+def resolve_source(
+    source: str | Path,
+    *,
+    progress: Callable[[Any], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """A local checkpoint folder for ``source``: an existing folder as is, a hub repo id downloaded (or cached)."""
+    path = Path(source).expanduser()
+    if path.exists():
+        return path
+    from model.hub import fetch_checkpoint, looks_like_repo_id
+
+    if looks_like_repo_id(str(source)):
+        return fetch_checkpoint(str(source), progress=progress, cancel=cancel)
+    raise CheckpointError(
+        f"'{source}' is neither an existing folder nor a hub repository id such as "
+        "'mistralai/Voxtral-Mini-4B-Realtime-2602'."
+    )
+
+
+def pick_device(device: str | torch.device | None, dtype: str | torch.dtype | None) -> tuple[torch.device, torch.dtype]:
+    """None picks CUDA with bf16 when a GPU is usable, else CPU with fp32 (bf16 is very slow on most CPUs)."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ModelError(f"'{device}' is not a device name; use 'cpu', 'cuda' or 'cuda:N'.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError("A CUDA device was asked for, but PyTorch sees no usable CUDA GPU; use device='cpu'.")
+    if dtype is None:
+        if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+            return dev, torch.bfloat16
+        return dev, torch.float32
+    if isinstance(dtype, str):
+        resolved = getattr(torch, dtype.removeprefix("torch."), None)
+        if not isinstance(resolved, torch.dtype):
+            raise ModelError(f"'{dtype}' is not a torch dtype; use 'float32', 'bfloat16' or 'float16'.")
+        dtype = resolved
+    if not dtype.is_floating_point:
+        raise ModelError(f"{dtype} is not a floating-point dtype.")
+    return dev, dtype

@@ -1,0 +1,180 @@
+"""Voxtral Realtime network: causal conv stem, causal sliding-window encoder, 4-frame adapter and the
+delay-conditioned decoder with a tied output head.
+
+The modules hold weights only. Everything that changes while a stream runs (conv tails, key/value rings,
+positions) lives in the state objects below, so one loaded model can serve several sessions at once.
+Shapes: B batch, T mel frames, F encoder frames (T / 2), P decoder positions (F / 4), C channels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.layers import Attention, KVRing, RMSNorm, Rotary, SwiGLU
+from model.realtime.config import DecoderConfig, EncoderConfig, RealtimeConfig
+
+
+@dataclass
+class EncoderState:
+    tail1: torch.Tensor  # [B, n_mels, 2] last mel frames seen by conv1 (its causal left context)
+    tail2: torch.Tensor  # [B, C, 1] last conv1 output seen by conv2
+    rings: list[KVRing]
+    next_frame: int = 0  # absolute index of the next encoder frame
+
+
+@dataclass
+class DecoderState:
+    rings: list[KVRing]
+    next_pos: int = 0
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.attn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.attn = Attention(cfg.dim, cfg.n_heads, cfg.n_heads, cfg.head_dim, qkv_bias=True, out_bias=True)
+        self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.ffn = SwiGLU(cfg.dim, cfg.hidden_dim, down_bias=True)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], ring: KVRing, start: int):
+        x = x + self.attn(self.attn_norm(x), rope, ring, start)
+        return x + self.ffn(self.ffn_norm(x))
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: EncoderConfig, n_mels: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.conv1 = nn.Conv1d(n_mels, cfg.dim, kernel_size=3)
+        self.conv2 = nn.Conv1d(cfg.dim, cfg.dim, kernel_size=3, stride=2)
+        self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.rotary: Rotary | None = None  # built on the weights' device by init_buffers()
+
+    def init_buffers(self, device: torch.device) -> None:
+        self.rotary = Rotary(self.cfg.head_dim, self.cfg.rope_theta, device)
+
+    def new_state(self, batch: int, dtype: torch.dtype, device: torch.device) -> EncoderState:
+        c = self.cfg
+        return EncoderState(
+            tail1=torch.zeros(batch, self.conv1.in_channels, 2, dtype=dtype, device=device),
+            tail2=torch.zeros(batch, c.dim, 1, dtype=dtype, device=device),
+            rings=[KVRing(batch, c.n_heads, c.sliding_window, c.head_dim, dtype, device) for _ in self.layers],
+        )
+
+    def forward(self, mel: torch.Tensor, state: EncoderState) -> torch.Tensor:
+        """mel [B, n_mels, T] (T even) -> encoder frames [B, T/2, C]; advances ``state``."""
+        x = torch.cat((state.tail1, mel), dim=-1)  # causal left padding of 2 frames
+        state.tail1 = x[..., -2:]
+        h = F.gelu(self.conv1(x))  # [B, C, T]
+        y = torch.cat((state.tail2, h), dim=-1)  # left padding of 1 frame keeps the stride-2 grid aligned
+        state.tail2 = y[..., -1:]
+        h = F.gelu(self.conv2(y)).transpose(1, 2)  # [B, T/2, C]
+        start = state.next_frame
+        positions = torch.arange(start, start + h.shape[1], device=h.device)
+        rope = self.rotary(positions, h.dtype)
+        for layer, ring in zip(self.layers, state.rings, strict=True):
+            h = layer(h, rope, ring, start)
+        state.next_frame += h.shape[1]
+        return self.norm(h)
+
+
+class Adapter(nn.Module):
+    """Concatenates ``factor`` consecutive encoder frames and projects them to the decoder width."""
+
+    def __init__(self, enc_dim: int, dec_dim: int, factor: int) -> None:
+        super().__init__()
+        self.factor = factor
+        self.w_in = nn.Linear(enc_dim * factor, dec_dim, bias=False)
+        self.w_out = nn.Linear(dec_dim, dec_dim, bias=False)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        b, f, c = frames.shape
+        return self.w_out(F.gelu(self.w_in(frames.reshape(b, f // self.factor, c * self.factor))))  # [B, P, D]
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: DecoderConfig) -> None:
+        super().__init__()
+        self.attn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.attn = Attention(cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, qkv_bias=False, out_bias=False)
+        self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.ffn = SwiGLU(cfg.dim, cfg.hidden_dim, down_bias=False)
+        # Delay conditioning: the FFN input is scaled by 1 + up(gelu(down(t_cond))), constant per session.
+        self.ada_down = nn.Linear(cfg.dim, cfg.ada_dim, bias=False)
+        self.ada_up = nn.Linear(cfg.ada_dim, cfg.dim, bias=False)
+
+    def delay_scale(self, t_cond: torch.Tensor) -> torch.Tensor:
+        return 1 + self.ada_up(F.gelu(self.ada_down(t_cond)))
+
+    def forward(self, x, rope, ring: KVRing, start: int, scale: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), rope, ring, start)
+        return x + self.ffn(self.ffn_norm(x) * scale)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: DecoderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.rotary: Rotary | None = None
+
+    def init_buffers(self, device: torch.device) -> None:
+        self.rotary = Rotary(self.cfg.head_dim, self.cfg.rope_theta, device)
+
+    def new_state(self, batch: int, dtype: torch.dtype, device: torch.device) -> DecoderState:
+        c = self.cfg
+        return DecoderState(
+            rings=[KVRing(batch, c.n_kv_heads, c.sliding_window, c.head_dim, dtype, device) for _ in self.layers]
+        )
+
+    def delay_scales(self, n_delay_tokens: int) -> list[torch.Tensor]:
+        """Per-layer FFN scales for a delay; the time embedding is computed in the weights' dtype like the reference."""
+        w = self.tok_embeddings.weight
+        half = self.cfg.dim // 2
+        inv_freq = torch.exp(-math.log(10000.0) * torch.arange(half, device=w.device).float() / half).to(w.dtype)
+        t = torch.full((1,), n_delay_tokens, dtype=w.dtype, device=w.device)
+        emb = t * inv_freq
+        t_cond = torch.cat((emb.cos(), emb.sin()))[None]  # [1, D]: cos first
+        return [layer.delay_scale(t_cond) for layer in self.layers]
+
+    def forward(
+        self,
+        audio: torch.Tensor,
+        tokens: torch.Tensor,
+        state: DecoderState,
+        scales: list[torch.Tensor],
+        *,
+        all_logits: bool = False,
+    ) -> torch.Tensor:
+        """audio [B, S, D] + embeddings of tokens [B, S] -> logits [B, S or 1, V]; advances ``state``."""
+        x = audio + self.tok_embeddings(tokens)
+        start = state.next_pos
+        positions = torch.arange(start, start + x.shape[1], device=x.device)
+        rope = self.rotary(positions, x.dtype)
+        for layer, ring, scale in zip(self.layers, state.rings, scales, strict=True):
+            x = layer(x, rope, ring, start, scale)
+        state.next_pos += x.shape[1]
+        if not all_logits:
+            x = x[:, -1:]
+        return self.norm(x) @ self.tok_embeddings.weight.T  # tied output head
+
+
+class RealtimeNetwork(nn.Module):
+    def __init__(self, cfg: RealtimeConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg.encoder, cfg.mel.n_mels)
+        self.adapter = Adapter(cfg.encoder.dim, cfg.decoder.dim, cfg.downsample_factor)
+        self.decoder = Decoder(cfg.decoder)
+
+    def init_buffers(self, device: torch.device) -> None:
+        self.encoder.init_buffers(device)
+        self.decoder.init_buffers(device)

@@ -183,12 +183,24 @@ def detect_layout(folder: Path) -> str:
 
 
 @dataclass(frozen=True)
-class Source:
-    """Where one parameter comes from: one or more checkpoint tensors and how they combine."""
+class Part:
+    """One checkpoint tensor that fills rows of a parameter."""
 
-    names: tuple[str | None, ...]  # None: a part the checkpoint does not store (a zero bias)
-    shapes: tuple[tuple[int, ...], ...]
-    combine: Callable[[list[torch.Tensor | None]], torch.Tensor] | None = None  # None: the single tensor as is
+    name: str | None  # None: rows the checkpoint does not store (they stay zero, e.g. a missing key bias)
+    shape: tuple[int, ...]
+    rope_heads: int = 0  # > 0: rows are interleaved rotary pairs of that many heads, stored rotate-half instead
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one parameter comes from: its parts, stacked along the first dimension."""
+
+    parts: tuple[Part, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        first = self.parts[0].shape
+        return (sum(p.shape[0] for p in self.parts), *first[1:])
 
 
 def load_strict(
@@ -203,44 +215,61 @@ def load_strict(
     """Fill every parameter of ``module`` (built on the meta device) from the checkpoint, refusing any mismatch.
 
     ``aliases`` are tensors a layout may carry redundantly (e.g. a tied output head): allowed, checked, unused.
+    A parameter that needs no change stays a view of the memory-mapped file; any other is written straight into
+    its final place (conversion, fusion and rotary re-ordering in one copy) and the file pages it came from are
+    released.
     """
     params = dict(module.named_parameters())
     if set(params) != set(table):  # a programming error, not a user one
         raise RuntimeError(f"weight table does not cover the network: {sorted(set(params) ^ set(table))[:5]}")
-    wanted = {n for src in table.values() for n in src.names if n is not None}
+    wanted = {p.name for src in table.values() for p in src.parts if p.name is not None}
     aliases = aliases or {}
     present = tensors.names
     missing = sorted(wanted - present)
     unexpected = sorted(present - wanted - set(aliases))
     if missing or unexpected:
-        parts = []
+        problems = []
         if missing:
-            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+            problems.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
         if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+            problems.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
         raise CheckpointError(
-            "The checkpoint's tensors do not match this model: " + "; ".join(parts) + ". "
+            "The checkpoint's tensors do not match this model: " + "; ".join(problems) + ". "
             "It is probably a different model or an incomplete download."
         )
-    for name, shape in list(aliases.items()):
-        if name in present and tensors.info(name).shape != shape:
-            raise CheckpointError(f"Tensor '{name}' has shape {tensors.info(name).shape}, expected {shape}.")
-    for src in table.values():
-        for n, shape in zip(src.names, src.shapes, strict=True):
-            if n is not None and tensors.info(n).shape != shape:
-                raise CheckpointError(
-                    f"Tensor '{n}' has shape {list(tensors.info(n).shape)}, expected {list(shape)}: the weights do "
-                    "not belong to the configuration next to them."
-                )
+    expected = {p.name: p.shape for src in table.values() for p in src.parts if p.name is not None}
+    expected.update({n: s for n, s in aliases.items() if n in present})
+    for name, shape in expected.items():
+        if tensors.info(name).shape != shape:
+            raise CheckpointError(
+                f"Tensor '{name}' has shape {list(tensors.info(name).shape)}, expected {list(shape)}: the weights "
+                "do not belong to the configuration next to them."
+            )
     for pname, src in table.items():
-        parts = [None if n is None else tensors.get(n) for n in src.names]
-        value = parts[0] if src.combine is None else src.combine(parts)
-        loaded = value.to(device=device, dtype=dtype)
-        if loaded.data_ptr() != value.data_ptr() or src.combine is not None:
-            for n in src.names:
-                if n is not None:
-                    tensors.release(n)
-        _assign(module, pname, loaded)
+        _assign(module, pname, _materialize(src, tensors, device, dtype))
+
+
+def _materialize(src: Source, tensors: CheckpointTensors, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    if len(src.parts) == 1 and src.parts[0].rope_heads == 0:
+        value = tensors.get(src.parts[0].name)
+        if value.dtype == dtype and value.device == device:
+            return value  # zero-copy view of the file
+    out = torch.zeros(src.shape, dtype=dtype, device=device)
+    row = 0
+    for part in src.parts:
+        rows = part.shape[0]
+        if part.name is not None:
+            value, target = tensors.get(part.name), out[row : row + rows]
+            if part.rope_heads:
+                h = part.rope_heads
+                rest = value.shape[1:]
+                # interleaved pairs (2i, 2i+1) per head -> halves (i, D/2 + i)
+                value = value.reshape(h, rows // h // 2, 2, *rest).transpose(1, 2)
+                target = target.view(h, 2, rows // h // 2, *rest)
+            target.copy_(value)
+            tensors.release(part.name)
+        row += rows
+    return out
 
 
 def _assign(module: nn.Module, dotted: str, value: torch.Tensor) -> None:

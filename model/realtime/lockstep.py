@@ -43,7 +43,6 @@ class Lockstep:
         self.pending: list[torch.Tensor] = []  # audio embeddings [B, n, D] waiting for the decoder
         self.n_pending = 0
         self.last: torch.Tensor | None = None  # [B, 1] previous token, fed back as the next input
-        self.encoded = 0  # positions encoded so far
 
     def push(self, samples: torch.Tensor) -> None:
         """Append padded-timeline samples [B, n] (float32)."""
@@ -68,7 +67,8 @@ class Lockstep:
         outputs: list[torch.Tensor] = []
         while n_positions > 0:
             k = min(n_positions, MAX_ENCODER_POSITIONS)
-            self._encode(k)
+            self.pending.append(self.encode(k))
+            self.n_pending += k
             n_positions -= k
             pos, toks = self._decode()
             if toks is not None:
@@ -76,15 +76,13 @@ class Lockstep:
                 outputs.append(toks)
         return (first if first is not None else self.decoded), (torch.cat(outputs, dim=1) if outputs else None)
 
-    def _encode(self, k: int) -> None:
+    def encode(self, k: int) -> torch.Tensor:
+        """Audio embeddings [B, k, D] of the next ``k`` ready positions; consumes their samples."""
         span = k * self.step
         frames = self.mel.frames(self.buffer[:, : span + self.lookahead]).to(self.dtype)  # [B, M, 8k]
         self.buffer = self.buffer[:, span:]
         with torch.no_grad():
-            emb = self.net.adapter(self.net.encoder(frames, self.enc))  # [B, k, D]
-        self.pending.append(emb)
-        self.n_pending += k
-        self.encoded += k
+            return self.net.adapter(self.net.encoder(frames, self.enc))
 
     def _decode(self) -> tuple[int, torch.Tensor | None]:
         n_prompt = self.prompt.shape[1]

@@ -121,7 +121,9 @@ class Decoder(nn.Module):
     def __init__(self, cfg: DecoderConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
+        # A bare parameter rather than nn.Embedding: its random init on the meta device would pull in ~70 MB of
+        # torch modules at load time for nothing.
+        self.tok_embeddings = nn.Parameter(torch.empty(cfg.vocab_size, cfg.dim))
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.rotary: Rotary | None = None
@@ -137,7 +139,7 @@ class Decoder(nn.Module):
 
     def delay_scales(self, n_delay_tokens: int) -> list[torch.Tensor]:
         """Per-layer FFN scales for a delay; the time embedding is computed in the weights' dtype like the reference."""
-        w = self.tok_embeddings.weight
+        w = self.tok_embeddings
         half = self.cfg.dim // 2
         inv_freq = torch.exp(-math.log(10000.0) * torch.arange(half, device=w.device).float() / half).to(w.dtype)
         t = torch.full((1,), n_delay_tokens, dtype=w.dtype, device=w.device)
@@ -155,7 +157,7 @@ class Decoder(nn.Module):
         all_logits: bool = False,
     ) -> torch.Tensor:
         """audio [B, S, D] + embeddings of tokens [B, S] -> logits [B, S or 1, V]; advances ``state``."""
-        x = audio + self.tok_embeddings(tokens)
+        x = audio + F.embedding(tokens, self.tok_embeddings)
         start = state.next_pos
         positions = torch.arange(start, start + x.shape[1], device=x.device)
         rope = self.rotary(positions, x.dtype)
@@ -164,7 +166,7 @@ class Decoder(nn.Module):
         state.next_pos += x.shape[1]
         if not all_logits:
             x = x[:, -1:]
-        return self.norm(x) @ self.tok_embeddings.weight.T  # tied output head
+        return self.norm(x) @ self.tok_embeddings.T  # tied output head
 
 
 class RealtimeNetwork(nn.Module):

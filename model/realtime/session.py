@@ -39,7 +39,7 @@ class StreamingSession:
         self._ids: list[int] = []
         self._parts: list[str] = []
         self._finished = False
-        self._push(np.zeros(self._left * self._step, dtype=np.float32))
+        self._push(np.zeros(self._left * self._step, dtype=np.float32), real=False)
 
     @property
     def text(self) -> str:

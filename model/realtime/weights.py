@@ -1,25 +1,16 @@
 """The one table that maps Voxtral Realtime checkpoint tensors (native and transformers layouts) to our network.
 
 Our attention uses rotate-half rotary embeddings, the layout transformers uses. Native Mistral checkpoints store
-q/k rows interleaved per head (pairs 2i, 2i+1), so their q/k weights (and the encoder's q bias) are permuted here.
+q/k rows interleaved per head (pairs 2i, 2i+1), so their q/k weights (and the encoder's q bias) are re-ordered on load.
 """
 
 from __future__ import annotations
 
-import torch
-
-from model.checkpoint import Source
+from model.checkpoint import Part, Source
 from model.realtime.config import RealtimeConfig
 
 _E = "mm_streams_embeddings.embedding_module."
 _W = _E + "whisper_encoder."
-
-
-def interleaved_to_half(w: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """Per head, row 2i+j of the interleaved layout becomes row j*(D/2)+i of the rotate-half layout."""
-    rest = w.shape[1:]
-    head_dim = w.shape[0] // n_heads
-    return w.reshape(n_heads, head_dim // 2, 2, *rest).transpose(1, 2).reshape(w.shape)
 
 
 def _names(layout: str) -> dict[str, str]:
@@ -42,7 +33,7 @@ def _names(layout: str) -> dict[str, str]:
             "encoder.norm.weight": _W + "transformer.norm.weight",
             "adapter.w_in.weight": _E + "audio_language_projection.0.weight",
             "adapter.w_out.weight": _E + "audio_language_projection.2.weight",
-            "decoder.tok_embeddings.weight": _E + "tok_embeddings.weight",
+            "decoder.tok_embeddings": _E + "tok_embeddings.weight",
             "dec.q": "layers.{i}.attention.wq.weight", "dec.k": "layers.{i}.attention.wk.weight",
             "dec.v": "layers.{i}.attention.wv.weight", "dec.attn.wo.weight": "layers.{i}.attention.wo.weight",
             "dec.attn_norm.weight": "layers.{i}.attention_norm.weight",
@@ -70,7 +61,7 @@ def _names(layout: str) -> dict[str, str]:
         "encoder.norm.weight": "audio_tower.norm.weight",
         "adapter.w_in.weight": "multi_modal_projector.linear_1.weight",
         "adapter.w_out.weight": "multi_modal_projector.linear_2.weight",
-        "decoder.tok_embeddings.weight": "language_model.model.embed_tokens.weight",
+        "decoder.tok_embeddings": "language_model.model.embed_tokens.weight",
         "dec.q": dec + "self_attn.q_proj.weight", "dec.k": dec + "self_attn.k_proj.weight",
         "dec.v": dec + "self_attn.v_proj.weight", "dec.attn.wo.weight": dec + "self_attn.o_proj.weight",
         "dec.attn_norm.weight": dec + "input_layernorm.weight",
@@ -103,28 +94,15 @@ def normalize_transformers_name(name: str) -> str:
 def weight_table(cfg: RealtimeConfig, layout: str) -> dict[str, Source]:
     """Our parameter name -> Source, covering every parameter of RealtimeNetwork."""
     names = _names(layout)
-    native = layout == "native"
     e, d, m = cfg.encoder, cfg.decoder, cfg.mel
+    permute = layout == "native"
     table: dict[str, Source] = {}
 
+    def part(key: str, shape: tuple[int, ...], i: int | None = None, rope_heads: int = 0) -> Part:
+        return Part(names[key].format(i=i), shape, rope_heads if permute else 0)
+
     def single(ours: str, key: str, shape: tuple[int, ...], i: int | None = None) -> None:
-        table[ours] = Source((names[key].format(i=i),), (shape,))
-
-    def fused_qkv(ours: str, prefix: str, i: int, n_heads: int, n_kv: int, head_dim: int, dim: int) -> None:
-        q, k, v = (names[f"{prefix}.{p}"].format(i=i) for p in "qkv")
-
-        def combine(parts: list[torch.Tensor | None]) -> torch.Tensor:
-            wq, wk, wv = parts
-            if native:
-                wq, wk = interleaved_to_half(wq, n_heads), interleaved_to_half(wk, n_kv)
-            return torch.cat((wq, wk, wv))
-
-        table[ours] = Source((q, k, v), ((n_heads * head_dim, dim), (n_kv * head_dim, dim), (n_kv * head_dim, dim)),
-                             combine)
-
-    def fused_gate_up(ours: str, prefix: str, i: int, hidden: int, dim: int) -> None:
-        gate, up = names[f"{prefix}.gate"].format(i=i), names[f"{prefix}.up"].format(i=i)
-        table[ours] = Source((gate, up), ((hidden, dim), (hidden, dim)), lambda p: torch.cat(p))
+        table[ours] = Source((part(key, shape, i),))
 
     single("encoder.conv1.weight", "encoder.conv1.weight", (e.dim, m.n_mels, 3))
     single("encoder.conv1.bias", "encoder.conv1.bias", (e.dim,))
@@ -133,34 +111,42 @@ def weight_table(cfg: RealtimeConfig, layout: str) -> dict[str, Source]:
     inner = e.n_heads * e.head_dim
     for i in range(e.n_layers):
         p = f"encoder.layers.{i}."
-        fused_qkv(p + "attn.wqkv.weight", "enc", i, e.n_heads, e.n_heads, e.head_dim, e.dim)
-        q_bias, v_bias = names["enc.q_bias"].format(i=i), names["enc.v_bias"].format(i=i)
-
-        def qkv_bias(parts: list[torch.Tensor | None]) -> torch.Tensor:
-            bq, _, bv = parts
-            if native:
-                bq = interleaved_to_half(bq, e.n_heads)
-            return torch.cat((bq, torch.zeros_like(bq), bv))  # the key projection has no bias
-
-        table[p + "attn.wqkv.bias"] = Source((q_bias, None, v_bias), ((inner,), (), (inner,)), qkv_bias)
+        table[p + "attn.wqkv.weight"] = Source((
+            part("enc.q", (inner, e.dim), i, e.n_heads),
+            part("enc.k", (inner, e.dim), i, e.n_heads),
+            part("enc.v", (inner, e.dim), i),
+        ))
+        # The key projection has no bias: its rows of the fused bias stay zero.
+        table[p + "attn.wqkv.bias"] = Source((
+            part("enc.q_bias", (inner,), i, e.n_heads), Part(None, (inner,)), part("enc.v_bias", (inner,), i)
+        ))
         single(p + "attn.wo.weight", "enc.attn.wo.weight", (e.dim, inner), i)
         single(p + "attn.wo.bias", "enc.attn.wo.bias", (e.dim,), i)
         single(p + "attn_norm.weight", "enc.attn_norm.weight", (e.dim,), i)
         single(p + "ffn_norm.weight", "enc.ffn_norm.weight", (e.dim,), i)
-        fused_gate_up(p + "ffn.w13.weight", "enc", i, e.hidden_dim, e.dim)
+        table[p + "ffn.w13.weight"] = Source((
+            part("enc.gate", (e.hidden_dim, e.dim), i), part("enc.up", (e.hidden_dim, e.dim), i)
+        ))
         single(p + "ffn.w2.weight", "enc.ffn.w2.weight", (e.dim, e.hidden_dim), i)
         single(p + "ffn.w2.bias", "enc.ffn.w2.bias", (e.dim,), i)
     single("encoder.norm.weight", "encoder.norm.weight", (e.dim,))
     single("adapter.w_in.weight", "adapter.w_in.weight", (d.dim, e.dim * cfg.downsample_factor))
     single("adapter.w_out.weight", "adapter.w_out.weight", (d.dim, d.dim))
-    single("decoder.tok_embeddings.weight", "decoder.tok_embeddings.weight", (d.vocab_size, d.dim))
+    single("decoder.tok_embeddings", "decoder.tok_embeddings", (d.vocab_size, d.dim))
+    q_rows, kv_rows = d.n_heads * d.head_dim, d.n_kv_heads * d.head_dim
     for i in range(d.n_layers):
         p = f"decoder.layers.{i}."
-        fused_qkv(p + "attn.wqkv.weight", "dec", i, d.n_heads, d.n_kv_heads, d.head_dim, d.dim)
-        single(p + "attn.wo.weight", "dec.attn.wo.weight", (d.dim, d.n_heads * d.head_dim), i)
+        table[p + "attn.wqkv.weight"] = Source((
+            part("dec.q", (q_rows, d.dim), i, d.n_heads),
+            part("dec.k", (kv_rows, d.dim), i, d.n_kv_heads),
+            part("dec.v", (kv_rows, d.dim), i),
+        ))
+        single(p + "attn.wo.weight", "dec.attn.wo.weight", (d.dim, q_rows), i)
         single(p + "attn_norm.weight", "dec.attn_norm.weight", (d.dim,), i)
         single(p + "ffn_norm.weight", "dec.ffn_norm.weight", (d.dim,), i)
-        fused_gate_up(p + "ffn.w13.weight", "dec", i, d.hidden_dim, d.dim)
+        table[p + "ffn.w13.weight"] = Source((
+            part("dec.gate", (d.hidden_dim, d.dim), i), part("dec.up", (d.hidden_dim, d.dim), i)
+        ))
         single(p + "ffn.w2.weight", "dec.ffn.w2.weight", (d.dim, d.hidden_dim), i)
         single(p + "ada_down.weight", "dec.ada_down.weight", (d.ada_dim, d.dim), i)
         single(p + "ada_up.weight", "dec.ada_up.weight", (d.dim, d.ada_dim), i)

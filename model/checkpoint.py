@@ -24,7 +24,7 @@ _DTYPES = {
     "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
     "BOOL": torch.bool,
 }
-NATIVE_FILES = ("consolidated.safetensors", "params.json", "tekken.json")
+NATIVE_FILES = ("consolidated.safetensors", "params.json", "tekken.json")  # everything a native checkpoint needs
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ class Part:
 
     name: str | None  # None: rows the checkpoint does not store (they stay zero, e.g. a missing key bias)
     shape: tuple[int, ...]
-    rope_heads: int = 0  # > 0: rows are interleaved rotary pairs of that many heads, stored rotate-half instead
+    rope_heads: int = 0  # > 0: rows of that many heads are stored rotate-half (i, D/2 + i); we use pairs (2i, 2i+1)
 
 
 @dataclass(frozen=True)
@@ -250,11 +250,19 @@ def load_strict(
 
 
 def _materialize(src: Source, tensors: CheckpointTensors, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    if len(src.parts) == 1 and src.parts[0].rope_heads == 0:
+    shape = src.shape
+    # A matrix with more outputs than inputs is stored input-major (its transpose is contiguous): CPU BLAS runs the
+    # one-row products of decoding about twice as fast that way (e.g. the output head, 22 vs 10 GB/s), while
+    # narrower matrices are as fast or faster the usual way.
+    input_major = len(shape) == 2 and shape[0] > shape[1]
+    if len(src.parts) == 1 and src.parts[0].rope_heads == 0 and not input_major:
         value = tensors.get(src.parts[0].name)
         if value.dtype == dtype and value.device == device:
             return value  # zero-copy view of the file
-    out = torch.zeros(src.shape, dtype=dtype, device=device)
+    if input_major:
+        out = torch.zeros(shape[::-1], dtype=dtype, device=device).T
+    else:
+        out = torch.zeros(shape, dtype=dtype, device=device)
     row = 0
     for part in src.parts:
         rows = part.shape[0]
@@ -263,9 +271,9 @@ def _materialize(src: Source, tensors: CheckpointTensors, device: torch.device, 
             if part.rope_heads:
                 h = part.rope_heads
                 rest = value.shape[1:]
-                # interleaved pairs (2i, 2i+1) per head -> halves (i, D/2 + i)
-                value = value.reshape(h, rows // h // 2, 2, *rest).transpose(1, 2)
-                target = target.view(h, 2, rows // h // 2, *rest)
+                # per head, rotate-half row j*D/2 + i becomes interleaved row 2i + j
+                value = value.reshape(h, 2, rows // h // 2, *rest).transpose(1, 2)
+                target = target.view(h, rows // h // 2, 2, *rest)
             target.copy_(value)
             tensors.release(part.name)
         row += rows

@@ -39,12 +39,11 @@ from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.hf_api import RepoSibling
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
+from model.checkpoint import NATIVE_FILES
 from model.errors import CheckpointError, DownloadCancelled
 
-__all__ = ["DownloadProgress", "fetch_checkpoint", "looks_like_repo_id", "NATIVE_FILES"]
+__all__ = ["DownloadProgress", "fetch_checkpoint", "looks_like_repo_id"]
 
-# Native Mistral layout: everything the model needs is in these three files.
-NATIVE_FILES = ("consolidated.safetensors", "params.json", "tekken.json")
 _CONFIG = "config.json"
 _TOKENIZER = "tekken.json"
 _PREPROCESSOR = "preprocessor_config.json"  # optional in the transformers layout

@@ -1,10 +1,14 @@
 """Transformer building blocks shared by both Voxtral models.
 
 One implementation each of RMSNorm, rotary embeddings, attention (with an optional fixed-size key/value ring) and
-the SwiGLU feed-forward. Shapes: B batch, S new positions, H heads, K key/value heads, D head dim, C model dim.
+the SwiGLU feed-forward. Shapes: B batch, S new positions, H heads, K key/value heads, D head dim, C model dim,
+L layers, W ring size. The streaming step runs these for every 80 ms of audio, so they keep the number of tensor
+operations low: per-stack work (masks, ring slots, rotary tables) is done once per forward, not once per layer.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,74 +22,132 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Normalise in fp32 and scale in the model dtype, as the reference does (it matters in bf16).
-        xf = x.float()
-        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * xf.to(x.dtype)
+        if x.dtype == torch.float32:
+            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
+        # Normalise in fp32, scale in the model dtype, as the reference does (the rounding differs in bf16).
+        return self.weight * F.rms_norm(x.float(), self.weight.shape, None, self.eps).to(x.dtype)
 
 
 class Rotary:
-    """Rotary position embedding in the rotate-half layout (q/k weights of native checkpoints are permuted on load)."""
+    """Rotary position factors exp(i * pos * freq) for interleaved (pair 2j, 2j+1) head layouts.
 
-    def __init__(self, head_dim: int, theta: float, device: torch.device) -> None:
+    Factors are computed in blocks of positions and kept in a RotaryTable per stream, so a long stream recomputes
+    them once every ``block`` positions instead of at every step.
+    """
+
+    def __init__(self, head_dim: int, theta: float, device: torch.device, block: int = 1024) -> None:
         exponent = torch.arange(0, head_dim, 2, dtype=torch.int64, device=device).float() / head_dim
         self.inv_freq = 1.0 / (theta**exponent)  # [D/2], fp32
+        self.block = block
 
-    def __call__(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos and sin tables [S, D] for absolute ``positions`` [S], computed in fp32 then cast."""
-        freqs = positions.float()[:, None] * self.inv_freq[None, :]  # [S, D/2]
-        emb = torch.cat((freqs, freqs), dim=-1)
-        return emb.cos().to(dtype), emb.sin().to(dtype)
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x [B, H, S, D] rotated by cos/sin [S, D]."""
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rotated * sin
+    def table(self, start: int, n: int) -> RotaryTable:
+        positions = torch.arange(start, start + max(n, self.block), device=self.inv_freq.device).float()
+        angles = positions[:, None] * self.inv_freq[None, :]  # fp32, as the reference computes them
+        return RotaryTable(start, torch.polar(torch.ones_like(angles), angles))
 
 
-class KVRing:
-    """Preallocated keys/values for the last ``window`` positions of a batch that advances in lockstep.
+@dataclass
+class RotaryTable:
+    start: int
+    cis: torch.Tensor  # [n, D/2] complex64
 
-    Slots are reused modulo the window, so memory stays constant however long a stream runs. Rotary embeddings are
-    applied before caching, so the order of the slots does not matter to attention.
+    def get(self, rotary: Rotary, start: int, n: int) -> tuple[RotaryTable, torch.Tensor]:
+        """Factors for positions start..start+n-1 [n, D/2], and the table to keep (a new block when needed)."""
+        table = self
+        if not (table.start <= start and start + n <= table.start + table.cis.shape[0]):
+            table = rotary.table(start, n)
+        return table, table.cis[start - table.start : start - table.start + n]
+
+
+def apply_rotary(x: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (2j, 2j+1) of x [B, S, H, D] by cis [S, D/2]; computed in fp32."""
+    pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(pairs * cis[:, None, :]).flatten(-2).to(x.dtype)
+
+
+@dataclass(frozen=True)
+class CacheStep:
+    """How one forward of S positions uses a KVCache; computed once and shared by all layers."""
+
+    slots: torch.Tensor | int  # where the new positions go (an int when S == 1)
+    n_keys: int  # S == 1 or written first: valid ring slots to attend to, else ring slots before the new keys
+    mask: torch.Tensor | None  # [S, keys] which keys each query may see; None: all of them
+    write_first: bool  # new keys go into the ring before attention (else attention sees ring + new, then write)
+    keep_from: int  # index of the first new position that stays in the ring
+
+
+class KVCache:
+    """Keys/values of all layers of one stack for a batch advancing in lockstep, in a fixed ring of slots.
+
+    The ring holds the last ``window + slack`` positions; position p lives in slot p % capacity, so memory stays
+    constant however long a stream runs, and what each slot holds follows from the position of the step. Rotary
+    factors are applied before caching, so the order of the slots does not matter to attention. ``slack`` lets a step of up to
+    slack + 1 positions be written before attending without evicting keys its first query still needs, which
+    spares copying the ring at every step; longer steps attend to the ring and the new keys side by side.
     """
 
     def __init__(
-        self, batch: int, n_kv_heads: int, window: int, head_dim: int, dtype: torch.dtype, device: torch.device
+        self, n_layers: int, batch: int, n_kv_heads: int, window: int, head_dim: int, dtype: torch.dtype,
+        device: torch.device, slack: int = 0,
     ) -> None:
-        self.window = window
-        self.k = torch.zeros(batch, n_kv_heads, window, head_dim, dtype=dtype, device=device)
+        self.window, self.capacity = window, window + slack
+        self.k = torch.zeros(n_layers, batch, n_kv_heads, self.capacity, head_dim, dtype=dtype, device=device)
         self.v = torch.zeros_like(self.k)
-        self.slot_pos = torch.full((window,), -1, dtype=torch.int64, device=device)  # absolute position per slot
-        self.written = 0  # positions written since the start
 
-    def reset(self) -> None:
-        self.slot_pos.fill_(-1)
-        self.written = 0
+    def _slot_positions(self, n: int, last: int) -> torch.Tensor:
+        """Absolute positions held by slots 0..n-1 when ``last`` is the newest position written."""
+        j = torch.arange(n, device=self.k.device)
+        return last - (last - j) % self.capacity
 
-    @property
-    def n_valid(self) -> int:
-        return min(self.written, self.window)
+    def begin(self, start: int, size: int) -> CacheStep:
+        cap = self.capacity
+        if size == 1 and cap == self.window:
+            # Once written, every valid slot lies inside the new position's window: no mask needed.
+            return CacheStep(start % cap, min(start + 1, cap), None, True, 0)
+        device = self.k.device
+        q_pos = torch.arange(start, start + size, device=device)
+        write_first = size - 1 <= cap - self.window
+        if write_first:
+            n = min(start + size, cap)
+            k_pos = self._slot_positions(n, start + size - 1)
+            keep = size
+        else:
+            n = min(start, cap)
+            k_pos = torch.cat((self._slot_positions(n, start - 1), q_pos))
+            keep = min(size, cap)
+        # Causal sliding window: a query at p sees keys at p - window + 1 .. p.
+        mask = (k_pos[None, :] <= q_pos[:, None]) & (k_pos[None, :] > q_pos[:, None] - self.window)
+        slots = torch.arange(start + size - keep, start + size, device=device) % cap
+        return CacheStep(slots, n, mask, write_first, size - keep)
 
-    def append(self, k: torch.Tensor, v: torch.Tensor, start: int) -> None:
-        """Store k/v [B, K, S, D] for positions ``start .. start+S-1``; only the last ``window`` survive."""
-        s = k.shape[2]
-        keep = min(s, self.window)
-        first = start + s - keep
-        slots = torch.arange(first, first + keep, device=self.k.device) % self.window
-        self.k.index_copy_(2, slots, k[:, :, s - keep :])
-        self.v.index_copy_(2, slots, v[:, :, s - keep :])
-        self.slot_pos.index_copy_(0, slots, torch.arange(first, first + keep, device=self.k.device))
-        self.written = start + s
+    def attend(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, step: CacheStep) -> torch.Tensor:
+        """q [B, H, S, D], new k/v [B, K, S, D] -> attention output [B, H, S, D]; stores k/v in the ring."""
+        ring_k, ring_v = self.k[layer], self.v[layer]
+        gqa = q.shape[1] != k.shape[1]
+        n = step.n_keys
+        if isinstance(step.slots, int):
+            ring_k[:, :, step.slots] = k[:, :, 0]
+            ring_v[:, :, step.slots] = v[:, :, 0]
+            return F.scaled_dot_product_attention(q, ring_k[:, :, :n], ring_v[:, :, :n], enable_gqa=gqa)
+        if step.write_first:
+            ring_k.index_copy_(2, step.slots, k)
+            ring_v.index_copy_(2, step.slots, v)
+            return F.scaled_dot_product_attention(
+                q, ring_k[:, :, :n], ring_v[:, :, :n], attn_mask=step.mask, enable_gqa=gqa
+            )
+        keys = torch.cat((ring_k[:, :, :n], k), dim=2)
+        values = torch.cat((ring_v[:, :, :n], v), dim=2)
+        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=step.mask, enable_gqa=gqa)
+        ring_k.index_copy_(2, step.slots, k[:, :, step.keep_from :])
+        ring_v.index_copy_(2, step.slots, v[:, :, step.keep_from :])
+        return out
 
 
 class Attention(nn.Module):
     """Multi-head attention with grouped key/value heads, a fused q/k/v projection and optional rotary positions.
 
-    Three uses: causal sliding-window attention over a KVRing (both realtime stacks), causal attention over a ring as
-    large as the context (offline decoder), and full bidirectional attention without a cache (Whisper encoder).
+    Three uses: causal sliding-window attention over a KVCache (both realtime stacks), causal attention over a cache
+    as large as the context (offline decoder), and full bidirectional attention without a cache (Whisper encoder).
     """
 
     def __init__(
@@ -99,36 +161,21 @@ class Attention(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        rope: tuple[torch.Tensor, torch.Tensor] | None,
-        ring: KVRing | None,
-        start: int,
+        cis: torch.Tensor | None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+        step: CacheStep | None = None,
     ) -> torch.Tensor:
         b, s, _ = x.shape
-        hd = self.head_dim
-        q, k, v = self.wqkv(x).split([self.n_heads * hd, self.n_kv_heads * hd, self.n_kv_heads * hd], dim=-1)
-        q = q.view(b, s, self.n_heads, hd).transpose(1, 2)  # [B, H, S, D]
-        k = k.view(b, s, self.n_kv_heads, hd).transpose(1, 2)  # [B, K, S, D]
-        v = v.view(b, s, self.n_kv_heads, hd).transpose(1, 2)
-        if rope is not None:
-            q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
-        gqa = self.n_kv_heads != self.n_heads
-        if ring is None:
-            out = F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)
-        elif s == 1:
-            # One new position: after writing it, every valid slot lies inside its window, so no mask is needed.
-            ring.append(k, v, start)
-            n = ring.n_valid
-            out = F.scaled_dot_product_attention(q, ring.k[:, :, :n], ring.v[:, :, :n], enable_gqa=gqa)
+        h, kv = self.n_heads, self.n_kv_heads
+        qkv = self.wqkv(x).view(b, s, h + 2 * kv, self.head_dim)
+        qk = qkv[:, :, : h + kv] if cis is None else apply_rotary(qkv[:, :, : h + kv], cis)
+        q, k, v = qk[:, :, :h].transpose(1, 2), qk[:, :, h:].transpose(1, 2), qkv[:, :, h + kv :].transpose(1, 2)
+        if cache is None:
+            out = F.scaled_dot_product_attention(q, k, v, enable_gqa=h != kv)
         else:
-            n = ring.n_valid
-            keys = torch.cat((ring.k[:, :, :n], k), dim=2)
-            values = torch.cat((ring.v[:, :, :n], v), dim=2)
-            q_pos = torch.arange(start, start + s, device=x.device)
-            k_pos = torch.cat((ring.slot_pos[:n], q_pos))
-            mask = (k_pos[None, :] <= q_pos[:, None]) & (k_pos[None, :] > q_pos[:, None] - ring.window)  # [S, n+S]
-            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=gqa)
-            ring.append(k, v, start)
-        return self.wo(out.transpose(1, 2).reshape(b, s, self.n_heads * hd))
+            out = cache.attend(layer, q, k, v, step)
+        return self.wo(out.transpose(1, 2).reshape(b, s, h * self.head_dim))
 
 
 class SwiGLU(nn.Module):

@@ -76,9 +76,9 @@ class LogMel:
         return spec.abs() ** 2  # [B, F, T]
 
     def _log_mel(self, power: torch.Tensor, global_max: float | None) -> torch.Tensor:
-        log_spec = torch.clamp(self.filters @ power, min=1e-10).log10()  # [B, M, T]
+        log_spec = torch.clamp(self.filters @ power, min=1e-10).log10_()  # [B, M, T]
         if global_max is None:
-            floor = log_spec.amax(dim=(-2, -1), keepdim=True) - 8.0
+            log_spec = torch.maximum(log_spec, log_spec.amax(dim=(-2, -1), keepdim=True) - 8.0)
         else:
-            floor = torch.tensor(global_max - 8.0, dtype=log_spec.dtype, device=log_spec.device)
-        return (torch.maximum(log_spec, floor) + 4.0) / 4.0
+            log_spec = log_spec.clamp_min_(global_max - 8.0)
+        return log_spec.add_(4.0).div_(4.0)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.layers import Attention, KVRing, RMSNorm, Rotary, SwiGLU
+from model.layers import Attention, KVCache, RMSNorm, Rotary, RotaryTable, SwiGLU
 from model.realtime.config import DecoderConfig, EncoderConfig, RealtimeConfig
 
 
@@ -23,14 +23,21 @@ from model.realtime.config import DecoderConfig, EncoderConfig, RealtimeConfig
 class EncoderState:
     tail1: torch.Tensor  # [B, n_mels, 2] last mel frames seen by conv1 (its causal left context)
     tail2: torch.Tensor  # [B, C, 1] last conv1 output seen by conv2
-    rings: list[KVRing]
+    cache: KVCache
+    rope: RotaryTable
     next_frame: int = 0  # absolute index of the next encoder frame
 
 
 @dataclass
 class DecoderState:
-    rings: list[KVRing]
+    cache: KVCache
+    rope: RotaryTable
     next_pos: int = 0
+
+
+# Extra encoder ring slots: a live step (4 frames) or a catch-up of up to 8 steps is written in place before
+# attention instead of copying the whole ring; longer offline chunks take the copying path.
+ENCODER_SLACK = 8 * 4 - 1
 
 
 class EncoderLayer(nn.Module):
@@ -41,8 +48,8 @@ class EncoderLayer(nn.Module):
         self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.ffn = SwiGLU(cfg.dim, cfg.hidden_dim, down_bias=True)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], ring: KVRing, start: int):
-        x = x + self.attn(self.attn_norm(x), rope, ring, start)
+    def forward(self, x: torch.Tensor, cis: torch.Tensor, cache: KVCache, layer: int, step) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), cis, cache, layer, step)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -64,7 +71,10 @@ class Encoder(nn.Module):
         return EncoderState(
             tail1=torch.zeros(batch, self.conv1.in_channels, 2, dtype=dtype, device=device),
             tail2=torch.zeros(batch, c.dim, 1, dtype=dtype, device=device),
-            rings=[KVRing(batch, c.n_heads, c.sliding_window, c.head_dim, dtype, device) for _ in self.layers],
+            cache=KVCache(
+                c.n_layers, batch, c.n_heads, c.sliding_window, c.head_dim, dtype, device, slack=ENCODER_SLACK
+            ),
+            rope=self.rotary.table(0, 0),
         )
 
     def forward(self, mel: torch.Tensor, state: EncoderState) -> torch.Tensor:
@@ -74,13 +84,13 @@ class Encoder(nn.Module):
         h = F.gelu(self.conv1(x))  # [B, C, T]
         y = torch.cat((state.tail2, h), dim=-1)  # left padding of 1 frame keeps the stride-2 grid aligned
         state.tail2 = y[..., -1:]
-        h = F.gelu(self.conv2(y)).transpose(1, 2)  # [B, T/2, C]
-        start = state.next_frame
-        positions = torch.arange(start, start + h.shape[1], device=h.device)
-        rope = self.rotary(positions, h.dtype)
-        for layer, ring in zip(self.layers, state.rings, strict=True):
-            h = layer(h, rope, ring, start)
-        state.next_frame += h.shape[1]
+        h = F.gelu(self.conv2(y)).transpose(1, 2).contiguous()  # [B, F, C]
+        start, n = state.next_frame, h.shape[1]
+        state.rope, cis = state.rope.get(self.rotary, start, n)
+        step = state.cache.begin(start, n)
+        for i, layer in enumerate(self.layers):
+            h = layer(h, cis, state.cache, i, step)
+        state.next_frame += n
         return self.norm(h)
 
 
@@ -112,8 +122,8 @@ class DecoderLayer(nn.Module):
     def delay_scale(self, t_cond: torch.Tensor) -> torch.Tensor:
         return 1 + self.ada_up(F.gelu(self.ada_down(t_cond)))
 
-    def forward(self, x, rope, ring: KVRing, start: int, scale: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.attn_norm(x), rope, ring, start)
+    def forward(self, x, cis, cache: KVCache, layer: int, step, scale: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), cis, cache, layer, step)
         return x + self.ffn(self.ffn_norm(x) * scale)
 
 
@@ -134,7 +144,8 @@ class Decoder(nn.Module):
     def new_state(self, batch: int, dtype: torch.dtype, device: torch.device) -> DecoderState:
         c = self.cfg
         return DecoderState(
-            rings=[KVRing(batch, c.n_kv_heads, c.sliding_window, c.head_dim, dtype, device) for _ in self.layers]
+            cache=KVCache(c.n_layers, batch, c.n_kv_heads, c.sliding_window, c.head_dim, dtype, device),
+            rope=self.rotary.table(0, 0),
         )
 
     def delay_scales(self, n_delay_tokens: int) -> list[torch.Tensor]:
@@ -158,12 +169,12 @@ class Decoder(nn.Module):
     ) -> torch.Tensor:
         """audio [B, S, D] + embeddings of tokens [B, S] -> logits [B, S or 1, V]; advances ``state``."""
         x = audio + F.embedding(tokens, self.tok_embeddings)
-        start = state.next_pos
-        positions = torch.arange(start, start + x.shape[1], device=x.device)
-        rope = self.rotary(positions, x.dtype)
-        for layer, ring, scale in zip(self.layers, state.rings, scales, strict=True):
-            x = layer(x, rope, ring, start, scale)
-        state.next_pos += x.shape[1]
+        start, n = state.next_pos, x.shape[1]
+        state.rope, cis = state.rope.get(self.rotary, start, n)
+        step = state.cache.begin(start, n)
+        for i, (layer, scale) in enumerate(zip(self.layers, scales, strict=True)):
+            x = layer(x, cis, state.cache, i, step, scale)
+        state.next_pos += n
         if not all_logits:
             x = x[:, -1:]
         return self.norm(x) @ self.tok_embeddings.T  # tied output head

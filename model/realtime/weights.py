@@ -1,7 +1,8 @@
 """The one table that maps Voxtral Realtime checkpoint tensors (native and transformers layouts) to our network.
 
-Our attention uses rotate-half rotary embeddings, the layout transformers uses. Native Mistral checkpoints store
-q/k rows interleaved per head (pairs 2i, 2i+1), so their q/k weights (and the encoder's q bias) are re-ordered on load.
+Our attention rotates interleaved pairs (rows 2i, 2i+1 of each head), the layout of native Mistral checkpoints.
+The transformers conversion re-orders q/k rows for its rotate-half convention, so the q/k weights (and the encoder's
+q bias) of that layout are re-ordered back on load.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def weight_table(cfg: RealtimeConfig, layout: str) -> dict[str, Source]:
     """Our parameter name -> Source, covering every parameter of RealtimeNetwork."""
     names = _names(layout)
     e, d, m = cfg.encoder, cfg.decoder, cfg.mel
-    permute = layout == "native"
+    permute = layout == "transformers"
     table: dict[str, Source] = {}
 
     def part(key: str, shape: tuple[int, ...], i: int | None = None, rope_heads: int = 0) -> Part:

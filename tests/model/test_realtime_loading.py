@@ -13,8 +13,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from model import CheckpointError, load_realtime
+from model.bench.tekken import write_tekken
 from tests.fixtures.realtime_checkpoint import RealtimeDims, make_reference, write_hf, write_native
-from tests.fixtures.tekken import write_tekken
 
 WEIGHTS = "consolidated.safetensors"
 

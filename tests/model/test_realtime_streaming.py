@@ -103,13 +103,13 @@ def test_session_state_is_bounded(tiny, speech) -> None:
     """Hours of audio run in constant memory: rings stay at their window size, buffers stay small."""
     session = tiny.model.stream()
     core = session._core
-    shapes = [tuple(r.k.shape) for r in core.enc.rings + core.dec.rings]
+    shapes = [tuple(c.k.shape) for c in (core.enc.cache, core.dec.cache)]
     long_audio = np.tile(speech, 6)
     for i in range(0, len(long_audio), 3000):
         session.feed(long_audio[i : i + 3000])
         assert core.buffer.shape[1] < 3000 + 2 * 1280
         assert core.n_pending < len(tiny.model.prompt(6))  # only while the prompt fills
-    assert [tuple(r.k.shape) for r in core.enc.rings + core.dec.rings] == shapes
+    assert [tuple(c.k.shape) for c in (core.enc.cache, core.dec.cache)] == shapes
     assert core.dec.next_pos > 4 * tiny.model.config.decoder.sliding_window
 
 

@@ -1,0 +1,1 @@
+"""Captionist application: command line now, caption window and recording in later releases."""

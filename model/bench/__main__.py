@@ -1,0 +1,124 @@
+"""Benchmark: our Voxtral Realtime streaming against the transformers streaming path, side by side.
+
+    python -m model.bench --config tiny            # also: medium (1/8 of full width), full (GPU)
+    python -m model.bench --config medium --seconds 30 --json result.json
+
+Builds a checkpoint with random weights of the chosen size (transformers layout, both implementations load the
+same folder), then measures each implementation in a fresh process: per-step streaming latency (p50/p95),
+real-time factor, load time and peak memory. Needs the test extras (transformers) for the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from model.bench.tekken import NUM_SPECIAL_TOKENS, write_tekken
+
+# Sizes in transformers' config terms. "medium" divides every width of the real model by 8 and keeps its depth,
+# windows and vocabulary (the output head is a large part of each step's work).
+CONFIGS = {
+    "tiny": {
+        "text": dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                     num_key_value_heads=2, head_dim=16, sliding_window=64, vocab_size=1400),
+        "audio": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, head_dim=12,
+                      sliding_window=128),
+    },
+    "medium": {
+        "text": dict(hidden_size=384, intermediate_size=1152, num_hidden_layers=26, num_attention_heads=4,
+                     num_key_value_heads=1, head_dim=128, sliding_window=8192, vocab_size=131072),
+        "audio": dict(hidden_size=160, intermediate_size=640, num_hidden_layers=32, num_attention_heads=4,
+                      head_dim=64, sliding_window=750),
+    },
+    "full": {
+        "text": dict(hidden_size=3072, intermediate_size=9216, num_hidden_layers=26, num_attention_heads=32,
+                     num_key_value_heads=8, head_dim=128, sliding_window=8192, vocab_size=131072),
+        "audio": dict(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=32,
+                      head_dim=64, sliding_window=750),
+    },
+}
+
+
+def build_checkpoint(name: str, folder: Path, device: str, dtype: torch.dtype) -> Path:
+    """A random-weight checkpoint in the transformers layout, with its tekken.json and preprocessor config."""
+    from transformers import VoxtralRealtimeConfig, VoxtralRealtimeForConditionalGeneration
+
+    sizes = CONFIGS[name]
+    rope = {"rope_type": "default", "rope_theta": 1e6}
+    config = VoxtralRealtimeConfig(
+        text_config={**sizes["text"], "rope_parameters": rope, "tie_word_embeddings": True},
+        audio_config={**sizes["audio"], "rope_parameters": rope},
+    )
+    with torch.device(device):
+        model = VoxtralRealtimeForConditionalGeneration(config).to(dtype)
+    model.save_pretrained(folder)
+    write_tekken(folder / "tekken.json", kind="realtime", n_vocab=sizes["text"]["vocab_size"] - NUM_SPECIAL_TOKENS)
+    (folder / "preprocessor_config.json").write_text(json.dumps({
+        "feature_extractor_type": "VoxtralRealtimeFeatureExtractor", "feature_size": 128, "sampling_rate": 16000,
+        "hop_length": 160, "n_fft": 400, "win_length": 400, "global_log_mel_max": 1.5,
+    }))
+    return folder
+
+
+def machine() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads"
+
+
+def measure(impl: str, folder: Path, seconds: float, device: str, dtype: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "model.bench.realtime", impl, str(folder), str(seconds), device, dtype],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+    )
+    if out.returncode:
+        raise SystemExit(f"{impl} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m model.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="tiny")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the streamed audio")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--impl", default="ours,reference", help="comma-separated: ours, reference")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    dtype = "bfloat16" if args.device.startswith("cuda") else "float32"
+    if args.config == "full" and not args.device.startswith("cuda"):
+        parser.error("the full-size model is only benchmarked on a GPU (it needs ~18 GB in fp32 on a CPU)")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="captionist-bench-") as tmp:
+        folder = build_checkpoint(args.config, Path(tmp), args.device, getattr(torch, dtype))
+        for impl in args.impl.split(","):
+            results[impl] = measure(impl, folder, args.seconds, args.device, dtype)
+    header = f"config={args.config} device={args.device} dtype={dtype} audio={args.seconds:g}s machine: {machine()}"
+    print(header)
+    print(f"{'':10} {'step p50':>10} {'step p95':>10} {'RTF':>8} {'load':>8} {'peak mem':>10}")
+    for impl, r in results.items():
+        print(f"{impl:10} {r['step_p50_ms']:8.2f}ms {r['step_p95_ms']:8.2f}ms {r['rtf']:8.3f} "
+              f"{r['load_s']:7.2f}s {r['peak_bytes'] / 2**20:8.0f}MiB")
+    if {"ours", "reference"} <= results.keys():
+        ours, ref = results["ours"], results["reference"]
+        print(f"speed-up of the streaming step: p50 {ref['step_p50_ms'] / ours['step_p50_ms']:.1f}x, "
+              f"p95 {ref['step_p95_ms'] / ours['step_p95_ms']:.1f}x; RTF {ref['rtf'] / ours['rtf']:.1f}x")
+    if args.json:
+        args.json.write_text(json.dumps({"setup": header, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -25,7 +25,8 @@ def _progress_printer():
             return
         last[0] = now
         total = max(p.total_bytes, 1)
-        line = f"downloading model: {p.done_bytes / 2**30:5.2f} / {total / 2**30:.2f} GB ({100 * p.done_bytes / total:3.0f}%)"
+        done_gb, total_gb, percent = p.done_bytes / 2**30, total / 2**30, 100 * p.done_bytes / total
+        line = f"downloading model: {done_gb:5.2f} / {total_gb:.2f} GB ({percent:3.0f}%)"
         print("\r" + line, end="" if p.done_bytes < p.total_bytes else "\n", file=sys.stderr, flush=True)
 
     return report

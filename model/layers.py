@@ -81,9 +81,9 @@ class KVCache:
 
     The ring holds the last ``window + slack`` positions; position p lives in slot p % capacity, so memory stays
     constant however long a stream runs, and what each slot holds follows from the position of the step. Rotary
-    factors are applied before caching, so the order of the slots does not matter to attention. ``slack`` lets a step of up to
-    slack + 1 positions be written before attending without evicting keys its first query still needs, which
-    spares copying the ring at every step; longer steps attend to the ring and the new keys side by side.
+    factors are applied before caching, so the order of the slots does not matter to attention. ``slack`` lets a step
+    of up to slack + 1 positions be written before attending without evicting keys its first query still needs,
+    which spares copying the ring at every step; longer steps attend to the ring and the new keys side by side.
     """
 
     def __init__(

@@ -43,11 +43,12 @@ def _load(args: argparse.Namespace):
 
 
 def _read(path: str):
-    from app.audio_files import AudioFileError, read_audio
+    from model import AudioInputError
+    from model.audio import read_file
 
     try:
-        return read_audio(path)
-    except AudioFileError as exc:
+        return read_file(path)
+    except AudioInputError as exc:
         print(f"captionist: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_INPUT) from None
 

@@ -141,6 +141,23 @@ class CheckpointTensors:
             f.close()
 
 
+# transformers keeps module names in memory that differ from what it writes to disk (both Voxtral models use the same
+# conversion); accept both spellings.
+_TRANSFORMERS_PREFIXES = (
+    ("model.language_model.", "language_model.model."),
+    ("model.audio_tower.", "audio_tower."),
+    ("model.multi_modal_projector.", "multi_modal_projector."),
+    ("lm_head.", "language_model.lm_head."),
+)
+
+
+def normalize_transformers_name(name: str) -> str:
+    for old, new in _TRANSFORMERS_PREFIXES:
+        if name.startswith(old):
+            return new + name[len(old):]
+    return name
+
+
 def transformers_weight_files(folder: Path) -> list[Path]:
     """model.safetensors, or the shards listed by model.safetensors.index.json (every one must exist)."""
     index = folder / "model.safetensors.index.json"

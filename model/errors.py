@@ -21,3 +21,7 @@ class AudioInputError(ModelError, ValueError):
 
 class PromptTooLongError(ModelError, ValueError):
     """A prompt does not fit in the model's context."""
+
+
+class ConversationError(ModelError, ValueError):
+    """A chat conversation or transcription request cannot be turned into a prompt."""

@@ -60,9 +60,9 @@ class RotaryTable:
 
 
 def apply_rotary(x: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs (2j, 2j+1) of x [B, S, H, D] by cis [S, D/2]; computed in fp32."""
+    """Rotate pairs (2j, 2j+1) of x [B, S, H, D] by cis [S, D/2] (or [B, S, D/2] per row); computed in fp32."""
     pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
-    return torch.view_as_real(pairs * cis[:, None, :]).flatten(-2).to(x.dtype)
+    return torch.view_as_real(pairs * cis.unsqueeze(-2)).flatten(-2).to(x.dtype)
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,9 @@ class KVCache:
         self.window, self.capacity = window, window + slack
         self.k = torch.zeros(n_layers, batch, n_kv_heads, self.capacity, head_dim, dtype=dtype, device=device)
         self.v = torch.zeros_like(self.k)
+        # Rows of a left-padded batch: [B, capacity], False at padding positions (set by the caller up front; such
+        # keys are never attended to, except by their own query).
+        self.key_valid: torch.Tensor | None = None
 
     def _slot_positions(self, n: int, last: int) -> torch.Tensor:
         """Absolute positions held by slots 0..n-1 when ``last`` is the newest position written."""
@@ -101,12 +104,13 @@ class KVCache:
 
     def begin(self, start: int, size: int) -> CacheStep:
         cap = self.capacity
-        if size == 1 and cap == self.window:
+        if size == 1 and cap == self.window and self.key_valid is None:
             # Once written, every valid slot lies inside the new position's window: no mask needed.
             return CacheStep(start % cap, min(start + 1, cap), None, True, 0)
         device = self.k.device
         q_pos = torch.arange(start, start + size, device=device)
-        write_first = size - 1 <= cap - self.window
+        # Writing first is safe when it evicts nothing a query of this step still needs.
+        write_first = start + size <= cap or size - 1 <= cap - self.window
         if write_first:
             n = min(start + size, cap)
             k_pos = self._slot_positions(n, start + size - 1)
@@ -117,6 +121,10 @@ class KVCache:
             keep = min(size, cap)
         # Causal sliding window: a query at p sees keys at p - window + 1 .. p.
         mask = (k_pos[None, :] <= q_pos[:, None]) & (k_pos[None, :] > q_pos[:, None] - self.window)
+        if self.key_valid is not None:
+            valid = self.key_valid[:, k_pos % cap]  # [B, keys]
+            own = k_pos[None, :] == q_pos[:, None]  # a padding query sees itself, so it stays finite
+            mask = (mask[None] & (valid[:, None, :] | own[None]))[:, None]  # [B, 1, S, keys]
         slots = torch.arange(start + size - keep, start + size, device=device) % cap
         return CacheStep(slots, n, mask, write_first, size - keep)
 
@@ -190,3 +198,17 @@ class SwiGLU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.w13(x).split(self.hidden, dim=-1)
         return self.w2(F.silu(gate) * up)
+
+
+class Adapter(nn.Module):
+    """Concatenates ``factor`` consecutive audio encoder frames and projects them to the decoder width."""
+
+    def __init__(self, enc_dim: int, dec_dim: int, factor: int) -> None:
+        super().__init__()
+        self.factor = factor
+        self.w_in = nn.Linear(enc_dim * factor, dec_dim, bias=False)
+        self.w_out = nn.Linear(dec_dim, dec_dim, bias=False)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        b, f, c = frames.shape  # [B, F, C] -> [B, F / factor, D]
+        return self.w_out(F.gelu(self.w_in(frames.reshape(b, f // self.factor, c * self.factor))))

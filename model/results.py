@@ -12,6 +12,13 @@ class Transcription:
 
 
 @dataclass(frozen=True)
+class Reply:
+    text: str
+    token_ids: list[int]  # generated ids in order, ending before EOS
+    finish_reason: str  # "eos": the model ended its reply; "length": max_new_tokens (or the context) ran out
+
+
+@dataclass(frozen=True)
 class TokenEvent:
     """One decoded 80 ms step of a live stream."""
 

@@ -8,11 +8,19 @@ Nothing about the model's size is assumed here; every number comes from those fi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model.config_files import (
+    NUMBER,
+    optional_float,
+    read_json,
+    read_tekken_audio,
+    require,
+    rope_theta,
+    tekken_mel,
+)
 from model.errors import CheckpointError
 from model.mel import MelConfig
 
@@ -115,40 +123,6 @@ class RealtimeConfig:
             raise CheckpointError("Inconsistent model configuration: " + "; ".join(problems) + ".")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path.name} is missing from {path.parent}.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc}); the file is damaged, download it again.") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} does not hold a JSON object; the file is damaged, download it again.")
-    return data
-
-
-def _get(d: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...] = (int,)) -> Any:
-    if key not in d:
-        raise CheckpointError(f"{where} has no '{key}' entry; the configuration is incomplete.")
-    value = d[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise CheckpointError(f"{where}: '{key}' has the unexpected value {value!r}.")
-    return value
-
-
-_NUM = (int, float)
-
-
-def read_tekken_audio(tekken_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The ``audio`` block of tekken.json and its ``audio_encoding_config``."""
-    data = _read_json(tekken_path)
-    audio = data.get("audio")
-    if not isinstance(audio, dict) or not isinstance(audio.get("audio_encoding_config"), dict):
-        raise CheckpointError(f"{tekken_path} has no 'audio' block: it is not the tokenizer of an audio model.")
-    return audio, audio["audio_encoding_config"]
-
-
 def _streaming_from_tekken(audio: dict[str, Any], where: str) -> StreamingConfig:
     if audio.get("transcription_format") != "streaming":
         raise CheckpointError(
@@ -156,14 +130,14 @@ def _streaming_from_tekken(audio: dict[str, Any], where: str) -> StreamingConfig
             "This is not a Voxtral Realtime tokenizer (an offline Voxtral model is loaded with load_voxtral)."
         )
     return StreamingConfig(
-        frame_rate=float(_get(audio, "frame_rate", where, _NUM)),
-        n_left_pad_tokens=_get(audio, "streaming_n_left_pad_tokens", where),
-        default_delay_ms=float(_get(audio, "transcription_delay_ms", where, _NUM)),
+        frame_rate=float(require(audio, "frame_rate", where, NUMBER)),
+        n_left_pad_tokens=require(audio, "streaming_n_left_pad_tokens", where),
+        default_delay_ms=float(require(audio, "transcription_delay_ms", where, NUMBER)),
     )
 
 
 def parse_native(params_path: Path, tekken_path: Path) -> RealtimeConfig:
-    params = _read_json(params_path)
+    params = read_json(params_path)
     where = params_path.name
     try:
         whisper = params["multimodal"]["whisper_model_args"]
@@ -180,34 +154,34 @@ def parse_native(params_path: Path, tekken_path: Path) -> RealtimeConfig:
     ew = f"{where} encoder_args"
     cfg = RealtimeConfig(
         mel=MelConfig(
-            sample_rate=_get(audio_args, "sampling_rate", ew),
-            n_mels=_get(audio_args, "num_mel_bins", ew),
-            hop_length=_get(audio_args, "hop_length", ew),
-            window_size=_get(audio_args, "window_size", ew),
-            global_log_mel_max=_optional_float(audio_args.get("global_log_mel_max"), ew),
+            sample_rate=require(audio_args, "sampling_rate", ew),
+            n_mels=require(audio_args, "num_mel_bins", ew),
+            hop_length=require(audio_args, "hop_length", ew),
+            window_size=require(audio_args, "window_size", ew),
+            global_log_mel_max=optional_float(audio_args.get("global_log_mel_max"), ew),
         ),
         encoder=EncoderConfig(
-            dim=_get(enc, "dim", ew),
-            n_layers=_get(enc, "n_layers", ew),
-            n_heads=_get(enc, "n_heads", ew),
-            head_dim=_get(enc, "head_dim", ew),
-            hidden_dim=_get(enc, "hidden_dim", ew),
-            norm_eps=float(_get(enc, "norm_eps", ew, _NUM)),
-            rope_theta=float(_get(enc, "rope_theta", ew, _NUM)),
-            sliding_window=_get(enc, "sliding_window", ew),
+            dim=require(enc, "dim", ew),
+            n_layers=require(enc, "n_layers", ew),
+            n_heads=require(enc, "n_heads", ew),
+            head_dim=require(enc, "head_dim", ew),
+            hidden_dim=require(enc, "hidden_dim", ew),
+            norm_eps=float(require(enc, "norm_eps", ew, NUMBER)),
+            rope_theta=float(require(enc, "rope_theta", ew, NUMBER)),
+            sliding_window=require(enc, "sliding_window", ew),
         ),
         decoder=DecoderConfig(
-            dim=_get(params, "dim", where),
-            n_layers=_get(params, "n_layers", where),
-            n_heads=_get(params, "n_heads", where),
-            n_kv_heads=_get(params, "n_kv_heads", where),
-            head_dim=_get(params, "head_dim", where),
-            hidden_dim=_get(params, "hidden_dim", where),
-            norm_eps=float(_get(params, "norm_eps", where, _NUM)),
-            rope_theta=float(_get(params, "rope_theta", where, _NUM)),
-            sliding_window=_get(params, "sliding_window", where),
-            vocab_size=_get(params, "vocab_size", where),
-            ada_dim=_get(params, "ada_rms_norm_t_cond_dim", where),
+            dim=require(params, "dim", where),
+            n_layers=require(params, "n_layers", where),
+            n_heads=require(params, "n_heads", where),
+            n_kv_heads=require(params, "n_kv_heads", where),
+            head_dim=require(params, "head_dim", where),
+            hidden_dim=require(params, "hidden_dim", where),
+            norm_eps=float(require(params, "norm_eps", where, NUMBER)),
+            rope_theta=float(require(params, "rope_theta", where, NUMBER)),
+            sliding_window=require(params, "sliding_window", where),
+            vocab_size=require(params, "vocab_size", where),
+            ada_dim=require(params, "ada_rms_norm_t_cond_dim", where),
         ),
         streaming=_streaming_from_tekken(audio, tekken_path.name),
         downsample_factor=downsample,
@@ -220,23 +194,8 @@ def parse_native(params_path: Path, tekken_path: Path) -> RealtimeConfig:
     return cfg
 
 
-def _optional_float(value: Any, where: str) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, _NUM) or isinstance(value, bool):
-        raise CheckpointError(f"{where}: global_log_mel_max has the unexpected value {value!r}.")
-    return float(value)
-
-
-def _rope_theta(cfg: dict[str, Any], where: str) -> float:
-    params = cfg.get("rope_parameters")
-    if isinstance(params, dict) and "rope_theta" in params:
-        return float(_get(params, "rope_theta", where, _NUM))
-    return float(_get(cfg, "rope_theta", where, _NUM))
-
-
 def parse_transformers(config_path: Path, tekken_path: Path, preprocessor_path: Path | None) -> RealtimeConfig:
-    config = _read_json(config_path)
+    config = read_json(config_path)
     where = config_path.name
     if config.get("model_type") != "voxtral_realtime":
         raise CheckpointError(
@@ -250,42 +209,37 @@ def parse_transformers(config_path: Path, tekken_path: Path, preprocessor_path: 
     audio, enc_cfg = read_tekken_audio(tekken_path)
     gmax: float | None = 1.5  # transformers' VoxtralRealtimeFeatureExtractor default
     if preprocessor_path is not None and preprocessor_path.exists():
-        pre = _read_json(preprocessor_path)
-        gmax = _optional_float(pre.get("global_log_mel_max", gmax), preprocessor_path.name)
-    n_heads = _get(enc, "num_attention_heads", ew)
+        pre = read_json(preprocessor_path)
+        gmax = optional_float(pre.get("global_log_mel_max", gmax), preprocessor_path.name)
+    n_heads = require(enc, "num_attention_heads", ew)
+    n_text_heads = require(text, "num_attention_heads", tw)
     cfg = RealtimeConfig(
-        mel=MelConfig(
-            sample_rate=_get(audio, "sampling_rate", tekken_path.name),
-            n_mels=_get(enc, "num_mel_bins", ew),
-            hop_length=_get(enc_cfg, "hop_length", tekken_path.name),
-            window_size=_get(enc_cfg, "window_size", tekken_path.name),
-            global_log_mel_max=gmax,
-        ),
+        mel=tekken_mel(audio, enc_cfg, tekken_path.name, gmax),
         encoder=EncoderConfig(
-            dim=_get(enc, "hidden_size", ew),
-            n_layers=_get(enc, "num_hidden_layers", ew),
+            dim=require(enc, "hidden_size", ew),
+            n_layers=require(enc, "num_hidden_layers", ew),
             n_heads=n_heads,
-            head_dim=enc.get("head_dim") or _get(enc, "hidden_size", ew) // n_heads,
-            hidden_dim=_get(enc, "intermediate_size", ew),
-            norm_eps=float(_get(enc, "rms_norm_eps", ew, _NUM)),
-            rope_theta=_rope_theta(enc, ew),
-            sliding_window=_get(enc, "sliding_window", ew),
+            head_dim=enc.get("head_dim") or require(enc, "hidden_size", ew) // n_heads,
+            hidden_dim=require(enc, "intermediate_size", ew),
+            norm_eps=float(require(enc, "rms_norm_eps", ew, NUMBER)),
+            rope_theta=rope_theta(enc, ew),
+            sliding_window=require(enc, "sliding_window", ew),
         ),
         decoder=DecoderConfig(
-            dim=_get(text, "hidden_size", tw),
-            n_layers=_get(text, "num_hidden_layers", tw),
-            n_heads=_get(text, "num_attention_heads", tw),
-            n_kv_heads=_get(text, "num_key_value_heads", tw),
-            head_dim=text.get("head_dim") or _get(text, "hidden_size", tw) // _get(text, "num_attention_heads", tw),
-            hidden_dim=_get(text, "intermediate_size", tw),
-            norm_eps=float(_get(text, "rms_norm_eps", tw, _NUM)),
-            rope_theta=_rope_theta(text, tw),
-            sliding_window=_get(text, "sliding_window", tw),
-            vocab_size=_get(text, "vocab_size", tw),
+            dim=require(text, "hidden_size", tw),
+            n_layers=require(text, "num_hidden_layers", tw),
+            n_heads=require(text, "num_attention_heads", tw),
+            n_kv_heads=require(text, "num_key_value_heads", tw),
+            head_dim=text.get("head_dim") or require(text, "hidden_size", tw) // n_text_heads,
+            hidden_dim=require(text, "intermediate_size", tw),
+            norm_eps=float(require(text, "rms_norm_eps", tw, NUMBER)),
+            rope_theta=rope_theta(text, tw),
+            sliding_window=require(text, "sliding_window", tw),
+            vocab_size=require(text, "vocab_size", tw),
             ada_dim=32,  # transformers fixes the delay-MLP width at 32; the weights' shapes are checked on load
         ),
         streaming=_streaming_from_tekken(audio, tekken_path.name),
-        downsample_factor=_get(config, "downsample_factor", where),
+        downsample_factor=require(config, "downsample_factor", where),
     )
     cfg.validate()
     return cfg

@@ -11,7 +11,13 @@ import numpy as np
 import torch
 
 from model.audio import prepare
-from model.checkpoint import CheckpointTensors, detect_layout, load_strict, transformers_weight_files
+from model.checkpoint import (
+    CheckpointTensors,
+    detect_layout,
+    load_strict,
+    normalize_transformers_name,
+    transformers_weight_files,
+)
 from model.errors import AudioInputError, CheckpointError
 from model.loading import pick_device, resolve_source
 from model.mel import LogMel
@@ -19,7 +25,7 @@ from model.realtime.config import RealtimeConfig, parse_native, parse_transforme
 from model.realtime.lockstep import MAX_ENCODER_POSITIONS, Lockstep
 from model.realtime.network import RealtimeNetwork
 from model.realtime.session import StreamingSession
-from model.realtime.weights import TIED_HEAD, normalize_transformers_name, weight_table
+from model.realtime.weights import TIED_HEAD, weight_table
 from model.results import Transcription
 from model.tokenizer import Tokenizer
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.layers import Attention, KVCache, RMSNorm, Rotary, RotaryTable, SwiGLU
+from model.layers import Adapter, Attention, KVCache, RMSNorm, Rotary, RotaryTable, SwiGLU
 from model.realtime.config import DecoderConfig, EncoderConfig, RealtimeConfig
 
 
@@ -92,20 +92,6 @@ class Encoder(nn.Module):
             h = layer(h, cis, state.cache, i, step)
         state.next_frame += n
         return self.norm(h)
-
-
-class Adapter(nn.Module):
-    """Concatenates ``factor`` consecutive encoder frames and projects them to the decoder width."""
-
-    def __init__(self, enc_dim: int, dec_dim: int, factor: int) -> None:
-        super().__init__()
-        self.factor = factor
-        self.w_in = nn.Linear(enc_dim * factor, dec_dim, bias=False)
-        self.w_out = nn.Linear(dec_dim, dec_dim, bias=False)
-
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        b, f, c = frames.shape
-        return self.w_out(F.gelu(self.w_in(frames.reshape(b, f // self.factor, c * self.factor))))  # [B, P, D]
 
 
 class DecoderLayer(nn.Module):

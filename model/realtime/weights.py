@@ -75,21 +75,7 @@ def _names(layout: str) -> dict[str, str]:
     }
 
 
-# transformers keeps module names in memory that differ from what it writes to disk; accept both spellings.
-_HF_PREFIXES = (
-    ("model.language_model.", "language_model.model."),
-    ("model.audio_tower.", "audio_tower."),
-    ("model.multi_modal_projector.", "multi_modal_projector."),
-    ("lm_head.", "language_model.lm_head."),
-)
-TIED_HEAD = "language_model.lm_head.weight"
-
-
-def normalize_transformers_name(name: str) -> str:
-    for old, new in _HF_PREFIXES:
-        if name.startswith(old):
-            return new + name[len(old):]
-    return name
+TIED_HEAD = "language_model.lm_head.weight"  # a copy of the tied head transformers may store: allowed, unused
 
 
 def weight_table(cfg: RealtimeConfig, layout: str) -> dict[str, Source]:

@@ -1,0 +1,158 @@
+"""Voxtral Mini 3B (and its family, e.g. Small 24B): transcription and chat about audio, offline."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model.audio import prepare, read_file
+from model.checkpoint import (
+    CheckpointTensors,
+    detect_layout,
+    load_strict,
+    normalize_transformers_name,
+    transformers_weight_files,
+)
+from model.errors import CheckpointError
+from model.loading import pick_device, resolve_source
+from model.mel import LogMel
+from model.results import Reply, Transcription
+from model.tokenizer import TextStream, Tokenizer
+from model.voxtral.config import VoxtralConfig, parse_native, parse_transformers
+from model.voxtral.generate import Generation, Sampling
+from model.voxtral.network import VoxtralNetwork
+from model.voxtral.prompt import Prompt, PromptBuilder
+from model.voxtral.weights import POSITION_TABLE, weight_table
+
+Conversation = Sequence[dict[str, Any]]
+
+
+def _is_batch(conversation: Any) -> bool:
+    return isinstance(conversation, (list, tuple)) and bool(conversation) and isinstance(conversation[0], (list, tuple))
+
+
+class VoxtralModel:
+    """A loaded model; stateless between calls (each request allocates its own cache)."""
+
+    def __init__(
+        self, cfg: VoxtralConfig, net: VoxtralNetwork, tokenizer: Tokenizer, prompts: PromptBuilder,
+        device: torch.device, dtype: torch.dtype, source: Path,
+    ) -> None:
+        self.config, self.net, self.tokenizer, self.prompts = cfg, net, tokenizer, prompts
+        self.device, self.dtype, self.source = device, dtype, source
+        self.mel = LogMel(cfg.mel, device)
+        self._audio_token = tokenizer.control("[AUDIO]")
+        self._pad = tokenizer.control("<pad>")
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.mel.sample_rate
+
+    @property
+    def max_audio_seconds(self) -> float:
+        """Roughly how much audio fits in the context, leaving room for a question and an answer."""
+        cfg = self.config
+        return (cfg.decoder.context - 1024) // cfg.tokens_per_chunk * cfg.chunk_seconds
+
+    def generation(self, prompts: list[Prompt], sampling: Sampling) -> Generation:
+        return Generation(
+            self.net, self.mel, prompts, sampling, audio_token=self._audio_token, eos=self.tokenizer.eos,
+            pad=self._pad, dtype=self.dtype, device=self.device,
+        )
+
+    def transcribe(
+        self, audio: Any, sample_rate: int | None = None, *, language: str | None = None,
+        max_new_tokens: int | None = None,
+    ) -> Transcription:
+        """Transcribe an array (with its sample_rate) or an audio file path; language None: detected."""
+        if isinstance(audio, (str, Path)):
+            audio, sample_rate = read_file(audio)
+        samples = prepare(audio, sample_rate, self.sample_rate)
+        prompt = self.prompts.transcription(samples, language)
+        limit = max_new_tokens or self.config.decoder.context
+        ids = self._collect(self.generation([prompt], Sampling(limit)), 1)[0]
+        return Transcription(self.tokenizer.decode(ids), ids)
+
+    def chat(
+        self, conversation: Conversation | Sequence[Conversation], *, max_new_tokens: int = 1024,
+        temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None,
+    ) -> Reply | list[Reply]:
+        """Reply to a conversation, or to a list of conversations generated as one batch."""
+        conversations = list(conversation) if _is_batch(conversation) else [conversation]
+        prompts = [self.prompts.chat(c) for c in conversations]
+        generation = self.generation(prompts, Sampling(max_new_tokens, temperature, top_p, seed))
+        ids = self._collect(generation, len(prompts))
+        replies = [Reply(self.tokenizer.decode(t), t, "length" if len(t) >= generation.max_new else "eos")
+                   for t in ids]
+        return replies if _is_batch(conversation) else replies[0]
+
+    def stream_chat(
+        self, conversation: Conversation, *, max_new_tokens: int = 1024, temperature: float = 0.0,
+        top_p: float = 1.0, seed: int | None = None,
+    ) -> Iterator[str]:
+        """Text deltas of the reply as they are decoded; closing the iterator stops generation."""
+        generation = self.generation([self.prompts.chat(conversation)], Sampling(max_new_tokens, temperature,
+                                                                                   top_p, seed))
+        return self._deltas(generation)
+
+    def _deltas(self, generation: Generation) -> Iterator[str]:
+        text = TextStream(self.tokenizer)
+        for (token,) in generation:
+            if token is not None:
+                delta = text.push(token)
+                if delta:
+                    yield delta
+        tail = text.flush()
+        if tail:
+            yield tail
+
+    @staticmethod
+    def _collect(generation: Generation, rows: int) -> list[list[int]]:
+        ids: list[list[int]] = [[] for _ in range(rows)]
+        for step in generation:
+            for row, token in enumerate(step):
+                if token is not None:
+                    ids[row].append(token)
+        return ids
+
+
+def load_voxtral(
+    source: str | Path,
+    *,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    progress: Callable[[Any], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> VoxtralModel:
+    """Load Voxtral (offline) from a folder (native or transformers layout) or a hub repo id."""
+    folder = resolve_source(source, progress=progress, cancel=cancel)
+    layout = detect_layout(folder)
+    tekken = folder / "tekken.json"
+    if layout == "native":
+        cfg = parse_native(folder / "params.json", tekken)
+        files, rename, aliases = [folder / "consolidated.safetensors"], None, None
+    else:
+        cfg = parse_transformers(folder / "config.json", tekken)
+        files, rename = transformers_weight_files(folder), normalize_transformers_name
+        aliases = {POSITION_TABLE: (cfg.encoder.n_positions, cfg.encoder.dim)}
+    tokenizer = Tokenizer(tekken)
+    if tokenizer.n_words > cfg.decoder.vocab_size:
+        raise CheckpointError(
+            f"{tekken.name} has {tokenizer.n_words} tokens but the model only {cfg.decoder.vocab_size}: "
+            "the tokenizer belongs to another model."
+        )
+    dev, dt = pick_device(device, dtype)
+    with torch.device("meta"):
+        net = VoxtralNetwork(cfg)
+    tensors = CheckpointTensors(files, rename)
+    try:
+        load_strict(net, weight_table(cfg, layout, tensors.names), tensors, device=dev, dtype=dt, aliases=aliases)
+    finally:
+        tensors.close()
+    net.init_buffers(dev)
+    net.eval()
+    return VoxtralModel(cfg, net, tokenizer, PromptBuilder(tekken, cfg.mel.sample_rate), dev, dt, folder)

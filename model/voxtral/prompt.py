@@ -1,0 +1,123 @@
+"""Prompts for Voxtral (offline), built by mistral-common exactly as the model expects them.
+
+Audio reaches mistral-common as lossless float WAV at the model's rate; it pads each clip to whole 30 s chunks and
+lays out the [BEGIN_AUDIO] [AUDIO]... tokens. Conversation format (also used by the app):
+    [{"role": "user" | "assistant", "content": str | [{"type": "text", "text": str},
+                                                     {"type": "audio", "audio": array, "sample_rate": int},
+                                                     {"type": "audio", "path": "meeting.flac"}, ...]}, ...]
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.audio import prepare, read_file
+from model.errors import AudioInputError, ConversationError
+
+# The eight languages Voxtral Mini 3B / Small 24B (2507) are documented to handle.
+SUPPORTED_LANGUAGES = ("en", "es", "fr", "pt", "hi", "de", "nl", "it")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    tokens: list[int]
+    audios: list[np.ndarray]  # padded clips at the model's rate, in prompt order
+
+
+def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="WAV", subtype="FLOAT")  # lossless for float32
+    return buffer.getvalue()
+
+
+class PromptBuilder:
+    def __init__(self, tekken_path: Path, sample_rate: int) -> None:
+        from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._tokenizer = MistralTokenizer.from_file(str(tekken_path))
+        self.sample_rate = sample_rate
+
+    def _clip(self, chunk: dict[str, Any], where: str) -> np.ndarray:
+        if "path" in chunk:
+            samples, rate = read_file(chunk["path"])
+        elif "audio" in chunk:
+            samples, rate = chunk["audio"], chunk.get("sample_rate")
+            if rate is None:
+                raise ConversationError(f"{where}: an audio part needs its 'sample_rate'.")
+        else:
+            raise ConversationError(f"{where}: an audio part needs 'audio' (with 'sample_rate') or 'path'.")
+        return prepare(samples, rate, self.sample_rate, what=where)
+
+    def transcription(self, audio: np.ndarray, language: str | None) -> Prompt:
+        """A transcription request; ``audio`` is already at the model's rate. language None: detected."""
+        from mistral_common.protocol.transcription.request import TranscriptionRequest
+
+        try:
+            request = TranscriptionRequest(audio=_wav_bytes(audio, self.sample_rate), language=language)
+        except ValueError as exc:
+            raise ConversationError(
+                f"language={language!r} is not an ISO 639-1 code such as 'en' or 'fr' "
+                f"(the model is documented for {', '.join(SUPPORTED_LANGUAGES)})."
+            ) from exc
+        return self._encode(lambda: self._tokenizer.encode_transcription(request))
+
+    def chat(self, conversation: Sequence[dict[str, Any]]) -> Prompt:
+        from mistral_common.protocol.instruct.chunk import AudioChunk, TextChunk
+        from mistral_common.protocol.instruct.messages import AssistantMessage, UserMessage
+        from mistral_common.protocol.instruct.request import ChatCompletionRequest
+
+        if isinstance(conversation, (str, bytes)) or not conversation:
+            raise ConversationError("A conversation is a non-empty list of {'role': ..., 'content': ...} messages.")
+        messages = []
+        for n, message in enumerate(conversation):
+            where = f"message {n}"
+            if not isinstance(message, dict) or "content" not in message:
+                raise ConversationError(f"{where} must be a dict with 'role' and 'content'.")
+            role, content = message.get("role"), message["content"]
+            if role == "assistant":
+                if not isinstance(content, str):
+                    raise ConversationError(f"{where}: an assistant message holds text only.")
+                messages.append(AssistantMessage(content=content))
+                continue
+            if role != "user":
+                raise ConversationError(f"{where}: role must be 'user' or 'assistant', not {role!r}.")
+            parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+            chunks: list[Any] = []
+            for k, part in enumerate(parts):
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind == "text" and isinstance(part.get("text"), str):
+                    chunks.append(TextChunk(text=part["text"]))
+                elif kind == "audio":
+                    clip = self._clip(part, f"{where} part {k}")
+                    chunks.append(AudioChunk(input_audio=_wav_bytes(clip, self.sample_rate)))
+                else:
+                    raise ConversationError(f"{where} part {k}: expected {{'type': 'text'|'audio', ...}}.")
+            if not chunks:
+                raise ConversationError(f"{where} is empty.")
+            messages.append(UserMessage(content=chunks))
+        if conversation[-1].get("role") != "user":
+            raise ConversationError("The last message must be the user's: the model replies to it.")
+        request = ChatCompletionRequest(messages=messages)
+        return self._encode(lambda: self._tokenizer.encode_chat_completion(request))
+
+    @staticmethod
+    def _encode(encode) -> Prompt:
+        try:
+            tokenized = encode()
+        except (AudioInputError, ConversationError):
+            raise
+        except Exception as exc:  # mistral-common raises several types for requests it refuses
+            raise ConversationError(f"The request cannot be encoded for this model: {exc}") from exc
+        audios = [np.asarray(a.audio_array, dtype=np.float32) for a in tokenized.audios]
+        return Prompt(list(tokenized.tokens), audios)

@@ -36,12 +36,21 @@ class Sampling:
             raise ModelError(f"top_p must be in (0, 1], got {self.top_p}.")
 
 
+EXCHANGE_TOKENS = 1024  # context kept for the question and the answer when saying how much audio fits
+
+
+def audio_seconds_fitting(context: int, tokens_per_chunk: int, chunk_seconds: float) -> float:
+    """Audio that fits in the context next to a question and its answer (whole chunks)."""
+    return max(0, (context - EXCHANGE_TOKENS) // tokens_per_chunk) * chunk_seconds
+
+
 def too_long(n_tokens: int, context: int, tokens_per_chunk: int, chunk_seconds: float) -> PromptTooLongError:
-    minutes = (context // tokens_per_chunk) * chunk_seconds / 60
+    fits = audio_seconds_fitting(context, tokens_per_chunk, chunk_seconds)
+    amount = f"about {fits / 60:.0f} minutes" if fits >= 60 else f"{fits:.0f} seconds"
     return PromptTooLongError(
-        f"The prompt needs {n_tokens:,} tokens but the model's context holds {context:,}, which is about "
-        f"{minutes:.0f} minutes of audio ({tokens_per_chunk} tokens per {chunk_seconds:g} s) with room for the "
-        "question and answer. Use a shorter clip or split the recording into parts."
+        f"The prompt needs {n_tokens:,} tokens but the model's context holds {context:,}: {amount} of audio "
+        f"fit ({tokens_per_chunk} tokens per {chunk_seconds:g} s) with room for a question and its answer. "
+        "Use a shorter clip or split the recording into parts."
     )
 
 

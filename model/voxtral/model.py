@@ -23,7 +23,7 @@ from model.mel import LogMel
 from model.results import Reply, Transcription
 from model.tokenizer import TextStream, Tokenizer
 from model.voxtral.config import VoxtralConfig, parse_native, parse_transformers
-from model.voxtral.generate import Generation, Sampling
+from model.voxtral.generate import Generation, Sampling, audio_seconds_fitting
 from model.voxtral.network import VoxtralNetwork
 from model.voxtral.prompt import Prompt, PromptBuilder
 from model.voxtral.weights import POSITION_TABLE, weight_table
@@ -54,9 +54,9 @@ class VoxtralModel:
 
     @property
     def max_audio_seconds(self) -> float:
-        """Roughly how much audio fits in the context, leaving room for a question and an answer."""
+        """How much audio fits in the context, leaving room for a question and an answer."""
         cfg = self.config
-        return (cfg.decoder.context - 1024) // cfg.tokens_per_chunk * cfg.chunk_seconds
+        return audio_seconds_fitting(cfg.decoder.context, cfg.tokens_per_chunk, cfg.chunk_seconds)
 
     def generation(self, prompts: list[Prompt], sampling: Sampling) -> Generation:
         return Generation(

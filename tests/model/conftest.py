@@ -67,3 +67,24 @@ def speech() -> np.ndarray:
 @pytest.fixture(autouse=True)
 def _seeded() -> None:
     torch.manual_seed(0)
+
+
+class TinyVoxtral:
+    """A Voxtral (offline) reference, its checkpoint folders and our model loaded from the native one."""
+
+    def __init__(self, root: Path) -> None:
+        from model import load_voxtral
+        from tests.fixtures.voxtral_checkpoint import VoxtralDims, make_reference
+        from tests.fixtures.voxtral_checkpoint import write_hf as write_voxtral_hf
+        from tests.fixtures.voxtral_checkpoint import write_native as write_voxtral_native
+
+        self.ref = make_reference(VoxtralDims(), seed=0)
+        self.native_dir = write_voxtral_native(self.ref, root / "voxtral-native")
+        self.hf_dir = write_voxtral_hf(self.ref, root / "voxtral-hf")
+        self.tekken = self.native_dir / "tekken.json"
+        self.model = load_voxtral(self.native_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def voxtral(tmp_path_factory: pytest.TempPathFactory) -> TinyVoxtral:
+    return TinyVoxtral(tmp_path_factory.mktemp("voxtral"))

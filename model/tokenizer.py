@@ -5,22 +5,26 @@ from __future__ import annotations
 import codecs
 import warnings
 from pathlib import Path
+from typing import Any
 
 from model.errors import CheckpointError
 
 
 class Tokenizer:
-    def __init__(self, tekken_path: Path) -> None:
+    def __init__(self, tekken_path: Path, tekken: Any = None) -> None:
+        """``tekken``: an already loaded mistral-common Tekkenizer of that file, to avoid parsing it twice."""
         from mistral_common.tokens.tokenizers.tekken import Tekkenizer
 
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # mistral-common warns about special-token policies we set per call
-                self.tekken = Tekkenizer.from_file(str(tekken_path))
-        except FileNotFoundError:
-            raise CheckpointError(f"{tekken_path} is missing.") from None
-        except Exception as exc:  # mistral-common raises many types for a malformed file
-            raise CheckpointError(f"{tekken_path} is not a usable Tekken tokenizer ({exc}).") from None
+        if tekken is None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # mistral-common warns about special-token policies
+                    tekken = Tekkenizer.from_file(str(tekken_path))
+            except FileNotFoundError:
+                raise CheckpointError(f"{tekken_path} is missing.") from None
+            except Exception as exc:  # mistral-common raises many types for a malformed file
+                raise CheckpointError(f"{tekken_path} is not a usable Tekken tokenizer ({exc}).") from None
+        self.tekken = tekken
         self.path = tekken_path
         self.n_special = self.tekken.num_special_tokens
         self.n_words = self.tekken.n_words

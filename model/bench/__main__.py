@@ -1,11 +1,13 @@
-"""Benchmark: our Voxtral Realtime streaming against the transformers streaming path, side by side.
+"""Benchmark: our models against the transformers reference, side by side on the same machine.
 
-    python -m model.bench --config tiny            # also: medium (1/8 of full width), full (GPU)
+    python -m model.bench --config tiny                    # Voxtral Realtime streaming; also medium, full (GPU)
+    python -m model.bench --model voxtral --config medium  # Voxtral Mini 3B: prefill and decode
     python -m model.bench --config medium --seconds 30 --json result.json
 
-Builds a checkpoint with random weights of the chosen size (transformers layout, both implementations load the
-same folder), then measures each implementation in a fresh process: per-step streaming latency (p50/p95),
-real-time factor, load time and peak memory. Needs the test extras (transformers) for the reference.
+Builds a checkpoint with random weights of the chosen size (transformers layout; both implementations load the
+same folder), then measures each implementation in a fresh process. Realtime: per-step streaming latency
+(p50/p95), real-time factor, load time, peak memory. Voxtral: prefill time for 30 s and 5 min of audio, decode
+tokens/s, load time, peak memory. Needs the test extras (transformers) for the reference.
 """
 
 from __future__ import annotations
@@ -46,6 +48,42 @@ CONFIGS = {
 }
 
 
+# Voxtral Mini 3B sizes; "medium" again divides every width by 8 and keeps depth and vocabulary.
+VOXTRAL_CONFIGS = {
+    "tiny": {
+        "text": dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                     num_key_value_heads=2, head_dim=16, vocab_size=1400),
+        "audio": dict(hidden_size=32, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4),
+    },
+    "medium": {
+        "text": dict(hidden_size=384, intermediate_size=1024, num_hidden_layers=30, num_attention_heads=4,
+                     num_key_value_heads=1, head_dim=128, vocab_size=131072),
+        "audio": dict(hidden_size=160, intermediate_size=640, num_hidden_layers=32, num_attention_heads=20),
+    },
+    "full": {
+        "text": dict(hidden_size=3072, intermediate_size=8192, num_hidden_layers=30, num_attention_heads=32,
+                     num_key_value_heads=8, head_dim=128, vocab_size=131072),
+        "audio": dict(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=20),
+    },
+}
+
+
+def build_voxtral_checkpoint(name: str, folder: Path, device: str, dtype: torch.dtype) -> Path:
+    """A random-weight Voxtral (offline) checkpoint in the transformers layout, with its tekken.json."""
+    from transformers import VoxtralConfig, VoxtralForConditionalGeneration
+
+    sizes = VOXTRAL_CONFIGS[name]
+    config = VoxtralConfig(
+        text_config={**sizes["text"], "rope_parameters": {"rope_type": "default", "rope_theta": 1e8}},
+        audio_config=sizes["audio"], audio_token_id=24,
+    )
+    with torch.device(device):
+        model = VoxtralForConditionalGeneration(config).to(dtype)
+    model.save_pretrained(folder)
+    write_tekken(folder / "tekken.json", kind="offline", n_vocab=sizes["text"]["vocab_size"] - NUM_SPECIAL_TOKENS)
+    return folder
+
+
 def build_checkpoint(name: str, folder: Path, device: str, dtype: torch.dtype) -> Path:
     """A random-weight checkpoint in the transformers layout, with its tekken.json and preprocessor config."""
     from transformers import VoxtralRealtimeConfig, VoxtralRealtimeForConditionalGeneration
@@ -80,18 +118,19 @@ def machine() -> str:
     return f"{cpu}, {torch.get_num_threads()} threads"
 
 
-def measure(impl: str, folder: Path, seconds: float, device: str, dtype: str) -> dict:
+def measure(module: str, *args: str) -> dict:
     out = subprocess.run(
-        [sys.executable, "-m", "model.bench.realtime", impl, str(folder), str(seconds), device, dtype],
-        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+        [sys.executable, "-m", module, *args], capture_output=True, text=True,
+        cwd=Path(__file__).resolve().parents[2],
     )
     if out.returncode:
-        raise SystemExit(f"{impl} failed:\n{out.stderr[-3000:]}")
+        raise SystemExit(f"{' '.join(args[:1])} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m model.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=["realtime", "voxtral"], default="realtime")
     parser.add_argument("--config", choices=sorted(CONFIGS), default="tiny")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the streamed audio")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -103,22 +142,39 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("the full-size model is only benchmarked on a GPU (it needs ~18 GB in fp32 on a CPU)")
     results = {}
     with tempfile.TemporaryDirectory(prefix="captionist-bench-") as tmp:
-        folder = build_checkpoint(args.config, Path(tmp), args.device, getattr(torch, dtype))
-        for impl in args.impl.split(","):
-            results[impl] = measure(impl, folder, args.seconds, args.device, dtype)
-    header = f"config={args.config} device={args.device} dtype={dtype} audio={args.seconds:g}s machine: {machine()}"
+        if args.model == "realtime":
+            folder = build_checkpoint(args.config, Path(tmp), args.device, getattr(torch, dtype))
+            for impl in args.impl.split(","):
+                results[impl] = measure("model.bench.realtime", impl, str(folder), str(args.seconds), args.device,
+                                        dtype)
+        else:
+            folder = build_voxtral_checkpoint(args.config, Path(tmp), args.device, getattr(torch, dtype))
+            for impl in args.impl.split(","):
+                results[impl] = measure("model.bench.voxtral", impl, str(folder), args.device, dtype)
+    header = f"model={args.model} config={args.config} device={args.device} dtype={dtype} machine: {machine()}"
     print(header)
-    print(f"{'':10} {'step p50':>10} {'step p95':>10} {'RTF':>8} {'load':>8} {'peak mem':>10}")
-    for impl, r in results.items():
-        print(f"{impl:10} {r['step_p50_ms']:8.2f}ms {r['step_p95_ms']:8.2f}ms {r['rtf']:8.3f} "
-              f"{r['load_s']:7.2f}s {r['peak_bytes'] / 2**20:8.0f}MiB")
-    if {"ours", "reference"} <= results.keys():
-        ours, ref = results["ours"], results["reference"]
-        print(f"speed-up of the streaming step: p50 {ref['step_p50_ms'] / ours['step_p50_ms']:.1f}x, "
-              f"p95 {ref['step_p95_ms'] / ours['step_p95_ms']:.1f}x; RTF {ref['rtf'] / ours['rtf']:.1f}x")
+    if args.model == "realtime":
+        print(f"audio {args.seconds:g} s")
+        print(f"{'':10} {'step p50':>10} {'step p95':>10} {'RTF':>8} {'load':>8} {'peak mem':>10}")
+        for impl, r in results.items():
+            print(f"{impl:10} {r['step_p50_ms']:8.2f}ms {r['step_p95_ms']:8.2f}ms {r['rtf']:8.3f} "
+                  f"{r['load_s']:7.2f}s {r['peak_bytes'] / 2**20:8.0f}MiB")
+        if {"ours", "reference"} <= results.keys():
+            ours, ref = results["ours"], results["reference"]
+            print(f"speed-up of the streaming step: p50 {ref['step_p50_ms'] / ours['step_p50_ms']:.1f}x, "
+                  f"p95 {ref['step_p95_ms'] / ours['step_p95_ms']:.1f}x; RTF {ref['rtf'] / ours['rtf']:.1f}x")
+    else:
+        print(f"{'':10} {'prefill 30s':>12} {'prefill 5min':>13} {'decode':>12} {'load':>8} {'peak mem':>10}")
+        for impl, r in results.items():
+            print(f"{impl:10} {r['prefill_30s']:11.2f}s {r['prefill_300s']:12.2f}s {r['decode_tok_s']:8.1f}tok/s "
+                  f"{r['load_s']:7.2f}s {r['peak_bytes'] / 2**20:8.0f}MiB")
+        if {"ours", "reference"} <= results.keys():
+            ours, ref = results["ours"], results["reference"]
+            print(f"speed-up: decode {ours['decode_tok_s'] / ref['decode_tok_s']:.1f}x, prefill 30 s "
+                  f"{ref['prefill_30s'] / ours['prefill_30s']:.1f}x, prefill 5 min "
+                  f"{ref['prefill_300s'] / ours['prefill_300s']:.1f}x")
     if args.json:
         args.json.write_text(json.dumps({"setup": header, "results": results}, indent=2))
-
 
 if __name__ == "__main__":
     main()

@@ -74,11 +74,12 @@ class Generation:
         total = longest + self.max_new
         batch = len(prompts)
         self.offsets = torch.tensor([longest - n for n in lengths], device=device)  # padding columns per row
+        self.padded = any(n != longest for n in lengths)
         ids = torch.full((batch, longest), pad, dtype=torch.long, device=device)
         for row, p in enumerate(prompts):
             ids[row, longest - len(p.tokens):] = torch.tensor(p.tokens, device=device)
         self.cache = net.decoder.new_cache(batch, total, dtype, device)
-        if any(n != longest for n in lengths):
+        if self.padded:
             columns = torch.arange(total, device=device)
             self.cache.key_valid = columns[None, :] >= self.offsets[:, None]
         self.cis = net.decoder.rotary.table(0, total).cis  # [total, D/2]
@@ -118,7 +119,9 @@ class Generation:
         return (columns[None, :] - self.offsets[:, None]).clamp_min(0)  # [B, S]
 
     def _forward(self, x: torch.Tensor, start: int) -> torch.Tensor:
-        cis = self.cis[self._positions(start, x.shape[1])]  # [B, S, D/2]
+        # Padded rows count their own positions ([B, S, D/2]); otherwise every row is at the same one ([S, D/2]).
+        size = x.shape[1]
+        cis = self.cis[self._positions(start, size)] if self.padded else self.cis[start : start + size]
         return self.net.decoder(x, cis, self.cache, start)[:, -1]  # [B, V]
 
     def _pick(self, logits: torch.Tensor) -> torch.Tensor:
@@ -144,7 +147,8 @@ class Generation:
             self.inputs = None  # the prompt's embeddings are in the cache now
             column = self.prompt_columns
             for _ in range(self.max_new):
-                tokens = self._pick(logits).tolist()
+                picked = self._pick(logits)  # [B]
+                tokens = picked.tolist()
                 out: list[int | None] = []
                 for row, token in enumerate(tokens):
                     if done[row] or token == self.eos:
@@ -157,6 +161,6 @@ class Generation:
                 yield out
                 if column + 1 >= self.cache.capacity:
                     return
-                feed = torch.tensor([t if t is not None else self.eos for t in out], device=self.device)
-                logits = self._forward(self.net.decoder.embed(feed[:, None]), column)
+                # Finished rows keep decoding whatever they picked; nothing reads their outputs.
+                logits = self._forward(self.net.decoder.embed(picked[:, None]), column)
                 column += 1

@@ -139,7 +139,8 @@ def load_voxtral(
         cfg = parse_transformers(folder / "config.json", tekken)
         files, rename = transformers_weight_files(folder), normalize_transformers_name
         aliases = {POSITION_TABLE: (cfg.encoder.n_positions, cfg.encoder.dim)}
-    tokenizer = Tokenizer(tekken)
+    prompts = PromptBuilder(tekken, cfg.mel.sample_rate)
+    tokenizer = Tokenizer(tekken, prompts.tekkenizer)
     if tokenizer.n_words > cfg.decoder.vocab_size:
         raise CheckpointError(
             f"{tekken.name} has {tokenizer.n_words} tokens but the model only {cfg.decoder.vocab_size}: "
@@ -155,4 +156,4 @@ def load_voxtral(
         tensors.close()
     net.init_buffers(dev)
     net.eval()
-    return VoxtralModel(cfg, net, tokenizer, PromptBuilder(tekken, cfg.mel.sample_rate), dev, dt, folder)
+    return VoxtralModel(cfg, net, tokenizer, prompts, dev, dt, folder)

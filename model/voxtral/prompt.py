@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from model.audio import prepare, read_file
-from model.errors import AudioInputError, ConversationError
+from model.errors import AudioInputError, CheckpointError, ConversationError
 
 # The eight languages Voxtral Mini 3B / Small 24B (2507) are documented to handle.
 SUPPORTED_LANGUAGES = ("en", "es", "fr", "pt", "hi", "de", "nl", "it")
@@ -43,10 +43,20 @@ class PromptBuilder:
     def __init__(self, tekken_path: Path, sample_rate: int) -> None:
         from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self._tokenizer = MistralTokenizer.from_file(str(tekken_path))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._tokenizer = MistralTokenizer.from_file(str(tekken_path))
+        except FileNotFoundError:
+            raise CheckpointError(f"{tekken_path} is missing.") from None
+        except Exception as exc:  # mistral-common raises many types for a malformed file
+            raise CheckpointError(f"{tekken_path} is not a usable Tekken tokenizer ({exc}).") from None
         self.sample_rate = sample_rate
+
+    @property
+    def tekkenizer(self) -> Any:
+        """The underlying text tokenizer, shared with model.tokenizer.Tokenizer."""
+        return self._tokenizer.instruct_tokenizer.tokenizer
 
     def _clip(self, chunk: dict[str, Any], where: str) -> np.ndarray:
         if "path" in chunk:

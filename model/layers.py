@@ -40,10 +40,14 @@ class Rotary:
         self.inv_freq = 1.0 / (theta**exponent)  # [D/2], fp32
         self.block = block
 
+    def factors(self, positions: torch.Tensor) -> torch.Tensor:
+        """exp(i * pos * freq) [S, D/2] for a tensor of positions (inside compiled steps)."""
+        angles = positions.float()[:, None] * self.inv_freq[None, :]
+        return torch.polar(torch.ones_like(angles), angles)
+
     def table(self, start: int, n: int) -> RotaryTable:
-        positions = torch.arange(start, start + max(n, self.block), device=self.inv_freq.device).float()
-        angles = positions[:, None] * self.inv_freq[None, :]  # fp32, as the reference computes them
-        return RotaryTable(start, torch.polar(torch.ones_like(angles), angles))
+        positions = torch.arange(start, start + max(n, self.block), device=self.inv_freq.device)
+        return RotaryTable(start, self.factors(positions))  # fp32 angles, as the reference computes them
 
 
 @dataclass
@@ -102,7 +106,21 @@ class KVCache:
         j = torch.arange(n, device=self.k.device)
         return last - (last - j) % self.capacity
 
+    def fixed_step(self, start: torch.Tensor, size: int) -> CacheStep:
+        """A step whose shapes never change: ``start`` is a 0-d tensor and attention always spans the whole ring
+        through a mask. This is what a compiled or graph-captured step needs (no Python ints that vary)."""
+        cap = self.capacity
+        if size - 1 > cap - self.window:
+            raise ValueError(f"a fixed step of {size} positions needs {size - 1} spare ring slots")
+        j = torch.arange(cap, device=self.k.device)
+        q_pos = start + torch.arange(size, device=self.k.device)
+        last = start + size - 1
+        k_pos = last - (last - j) % cap  # < 0: never written
+        mask = (k_pos[None, :] <= q_pos[:, None]) & (k_pos[None, :] > q_pos[:, None] - self.window)
+        return CacheStep(q_pos % cap, cap, mask & (k_pos[None, :] >= 0), True, 0)
+
     def begin(self, start: int, size: int) -> CacheStep:
+        """Plan a step of ``size`` positions from ``start``, attending to no more of the ring than needed."""
         cap = self.capacity
         if size == 1 and cap == self.window and self.key_valid is None:
             # Once written, every valid slot lies inside the new position's window: no mask needed.

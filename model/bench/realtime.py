@@ -62,6 +62,7 @@ def run_ours(folder: Path, audio: np.ndarray, device: torch.device, dtype: torch
     model = load_realtime(folder, device=device, dtype=dtype)
     _sync(device)
     load_s = time.perf_counter() - t
+    compile_s = model.compile()
     session = model.stream()
     step = model.config.samples_per_token
     steps: list[float] = []
@@ -74,7 +75,8 @@ def run_ours(folder: Path, audio: np.ndarray, device: torch.device, dtype: torch
             steps.append(time.perf_counter() - t)
     session.finish()
     _sync(device)
-    return _summary(steps, time.perf_counter() - start, len(audio) / 16000, load_s, device)
+    return {**_summary(steps, time.perf_counter() - start, len(audio) / 16000, load_s, device),
+            "compile_s": compile_s}
 
 
 def run_reference(folder: Path, audio: np.ndarray, device: torch.device, dtype: torch.dtype) -> dict:

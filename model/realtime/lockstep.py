@@ -33,9 +33,8 @@ class Lockstep:
         cfg = net.cfg
         self.net, self.mel, self.scales = net, mel, scales
         self.dtype, self.device = dtype, device
-        self.hop = cfg.mel.hop_length
         self.step = cfg.samples_per_token  # samples per position
-        self.lookahead = cfg.mel.n_fft - self.hop  # buffer samples past a position's last hop the STFT needs
+        self.lookahead = cfg.mel.n_fft - cfg.mel.hop_length  # samples past a position's last hop the STFT needs
         self.prompt = torch.tensor(prompt, device=device).expand(batch, -1)  # [B, P]
         self.enc = net.encoder.new_state(batch, dtype, device)
         self.dec = net.decoder.new_state(batch, dtype, device)
@@ -82,6 +81,8 @@ class Lockstep:
         frames = self.mel.frames(self.buffer[:, : span + self.lookahead]).to(self.dtype)  # [B, M, 8k]
         self.buffer = self.buffer[:, span:]
         with torch.no_grad():
+            if k == 1 and frames.shape[0] == 1 and self.net.compiled_position is not None:
+                return self.net.position_embedding(frames, self.enc)
             return self.net.adapter(self.net.encoder(frames, self.enc))
 
     def _decode(self) -> tuple[int, torch.Tensor | None]:
@@ -100,8 +101,7 @@ class Lockstep:
                 out.append(self.last)
                 i = n_prompt
             for j in range(i, audio.shape[1]):
-                logits = decoder(audio[:, j : j + 1], self.last, self.dec, self.scales)
-                self.last = logits[:, -1:].argmax(-1)
+                self.last = decoder.next_token(audio[:, j : j + 1], self.last, self.dec, self.scales)
                 out.append(self.last)
         first = self.dec.next_pos - len(out)
         return first, torch.cat(out, dim=1)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.layers import Adapter, Attention, KVCache, RMSNorm, Rotary, RotaryTable, SwiGLU
+from model.layers import Adapter, Attention, CacheStep, KVCache, RMSNorm, Rotary, RotaryTable, SwiGLU
 from model.realtime.config import DecoderConfig, EncoderConfig, RealtimeConfig
 
 
@@ -79,19 +79,33 @@ class Encoder(nn.Module):
 
     def forward(self, mel: torch.Tensor, state: EncoderState) -> torch.Tensor:
         """mel [B, n_mels, T] (T even) -> encoder frames [B, T/2, C]; advances ``state``."""
-        x = torch.cat((state.tail1, mel), dim=-1)  # causal left padding of 2 frames
-        state.tail1 = x[..., -2:]
-        h = F.gelu(self.conv1(x))  # [B, C, T]
-        y = torch.cat((state.tail2, h), dim=-1)  # left padding of 1 frame keeps the stride-2 grid aligned
-        state.tail2 = y[..., -1:]
-        h = F.gelu(self.conv2(y)).transpose(1, 2).contiguous()  # [B, F, C]
-        start, n = state.next_frame, h.shape[1]
+        start = state.next_frame
+        h, state.tail1, state.tail2 = self.stem(mel, state.tail1, state.tail2)
+        n = h.shape[1]
         state.rope, cis = state.rope.get(self.rotary, start, n)
         step = state.cache.begin(start, n)
-        for i, layer in enumerate(self.layers):
-            h = layer(h, cis, state.cache, i, step)
         state.next_frame += n
+        return self.stack(h, cis, state.cache, step)
+
+    def stem(self, mel: torch.Tensor, tail1: torch.Tensor, tail2: torch.Tensor):
+        """Causal convolutions: mel [B, n_mels, T] -> frames [B, T/2, C] and the new tails."""
+        x = torch.cat((tail1, mel), dim=-1)  # causal left padding of 2 frames
+        h = F.gelu(self.conv1(x))  # [B, C, T]
+        y = torch.cat((tail2, h), dim=-1)  # left padding of 1 frame keeps the stride-2 grid aligned
+        # Contiguous tails: the compiled step is specialised on its inputs' layout, eager steps must match it.
+        return F.gelu(self.conv2(y)).transpose(1, 2).contiguous(), x[..., -2:].contiguous(), y[..., -1:].contiguous()
+
+    def stack(self, h: torch.Tensor, cis: torch.Tensor, cache: KVCache, step: CacheStep) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            h = layer(h, cis, cache, i, step)
         return self.norm(h)
+
+    def position_step(self, mel, tail1, tail2, cache: KVCache, start: torch.Tensor):
+        """One decoder position's worth of frames with fixed shapes (``start`` a 0-d tensor): what gets compiled."""
+        h, tail1, tail2 = self.stem(mel, tail1, tail2)
+        positions = start + torch.arange(h.shape[1], device=h.device)
+        out = self.stack(h, self.rotary.factors(positions), cache, cache.fixed_step(start, h.shape[1]))
+        return out, tail1, tail2
 
 
 class DecoderLayer(nn.Module):
@@ -123,6 +137,7 @@ class Decoder(nn.Module):
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.rotary: Rotary | None = None
+        self.compiled = None  # token_step compiled, see RealtimeNetwork.compile
 
     def init_buffers(self, device: torch.device) -> None:
         self.rotary = Rotary(self.cfg.head_dim, self.cfg.rope_theta, device)
@@ -158,12 +173,34 @@ class Decoder(nn.Module):
         start, n = state.next_pos, x.shape[1]
         state.rope, cis = state.rope.get(self.rotary, start, n)
         step = state.cache.begin(start, n)
-        for i, (layer, scale) in enumerate(zip(self.layers, scales, strict=True)):
-            x = layer(x, cis, state.cache, i, step, scale)
         state.next_pos += n
-        if not all_logits:
-            x = x[:, -1:]
+        x = self.stack(x, cis, state.cache, step, scales)
+        return self.head(x if all_logits else x[:, -1:])
+
+    def next_token(self, audio: torch.Tensor, tokens: torch.Tensor, state: DecoderState, scales) -> torch.Tensor:
+        """Greedy token [B, 1] after one position (audio [B, 1, D], previous tokens [B, 1])."""
+        if self.compiled is None or audio.shape[0] != 1:  # compiled for single streams only
+            return self(audio, tokens, state, scales)[:, -1:].argmax(-1)
+        start = torch.tensor(state.next_pos, device=audio.device)
+        state.next_pos += 1
+        # A fresh copy: a slice of a longer batch has other strides, and the compiled step is specialised on them.
+        audio = audio.clone(memory_format=torch.contiguous_format)
+        return self.compiled(audio, tokens, state.cache, start, scales)
+
+    def stack(self, x: torch.Tensor, cis: torch.Tensor, cache: KVCache, step: CacheStep, scales) -> torch.Tensor:
+        for i, (layer, scale) in enumerate(zip(self.layers, scales, strict=True)):
+            x = layer(x, cis, cache, i, step, scale)
+        return x
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(x) @ self.tok_embeddings.T  # tied output head
+
+    def token_step(self, audio, tokens, cache: KVCache, start: torch.Tensor, scales) -> torch.Tensor:
+        """One position through the whole decoder with fixed shapes (``start`` a 0-d tensor): what gets compiled."""
+        x = audio + F.embedding(tokens, self.tok_embeddings)
+        cis = self.rotary.factors(start[None])
+        x = self.stack(x, cis, cache, cache.fixed_step(start, 1), scales)
+        return self.head(x).argmax(-1)
 
 
 class RealtimeNetwork(nn.Module):
@@ -177,3 +214,29 @@ class RealtimeNetwork(nn.Module):
     def init_buffers(self, device: torch.device) -> None:
         self.encoder.init_buffers(device)
         self.decoder.init_buffers(device)
+
+        self.compiled_position = None  # position_embedding compiled, see compile()
+
+    def position_embedding(self, mel: torch.Tensor, state: EncoderState) -> torch.Tensor:
+        """Audio embedding [B, 1, D] of one position's mel frames [B, n_mels, 8]; advances ``state``."""
+        start = torch.tensor(state.next_frame, device=mel.device)
+        out, state.tail1, state.tail2 = self.compiled_position(mel, state.tail1, state.tail2, state.cache, start)
+        state.next_frame += self.cfg.downsample_factor
+        return out
+
+    def _position_step(self, mel, tail1, tail2, cache: KVCache, start: torch.Tensor):
+        frames, tail1, tail2 = self.encoder.position_step(mel, tail1, tail2, cache, start)
+        return self.adapter(frames), tail1, tail2
+
+    def compile(self, mode: str | None = None) -> None:
+        """Compile the live-stream step (one position: 4 encoder frames, 1 decoder token) with torch.compile.
+
+        Those steps then run with fixed shapes (the whole ring, masked), which removes most per-operation overhead
+        on a CPU and allows CUDA graphs on a GPU (mode="reduce-overhead"). Prefill, catch-up batches and offline
+        transcription keep the eager path. The first steps of each shape pay the compilation.
+        """
+        self.compiled_position = torch.compile(self._position_step, dynamic=False, mode=mode)
+        self.decoder.compiled = torch.compile(self.decoder.token_step, dynamic=False, mode=mode)
+
+    def uncompile(self) -> None:
+        self.compiled_position = self.decoder.compiled = None

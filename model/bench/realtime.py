@@ -55,14 +55,14 @@ def _summary(step_s: list[float], total_s: float, audio_s: float, load_s: float,
     }
 
 
-def run_ours(folder: Path, audio: np.ndarray, device: torch.device, dtype: torch.dtype) -> dict:
+def run_ours(folder: Path, audio: np.ndarray, device: torch.device, dtype: torch.dtype, compile: bool) -> dict:
     from model import load_realtime
 
     t = time.perf_counter()
     model = load_realtime(folder, device=device, dtype=dtype)
     _sync(device)
     load_s = time.perf_counter() - t
-    compile_s = model.compile()
+    compile_s = model.compile() if compile else 0.0
     session = model.stream()
     step = model.config.samples_per_token
     steps: list[float] = []
@@ -127,12 +127,16 @@ def run_reference(folder: Path, audio: np.ndarray, device: torch.device, dtype: 
 
 
 def main() -> None:
-    """Child-process entry: python -m model.bench.realtime IMPL FOLDER SECONDS DEVICE DTYPE -> one JSON line."""
+    """Child-process entry: python -m model.bench.realtime IMPL FOLDER SECONDS DEVICE DTYPE -> one JSON line.
+    IMPL: ours (eager), ours-compiled (RealtimeModel.compile() first) or reference."""
     impl, folder, seconds, device, dtype = sys.argv[1:6]
     torch.manual_seed(0)
     audio = synthetic_audio(float(seconds))
-    run = run_ours if impl == "ours" else run_reference
-    result = run(Path(folder), audio, torch.device(device), getattr(torch, dtype))
+    folder, device, dtype = Path(folder), torch.device(device), getattr(torch, dtype)
+    if impl == "reference":
+        result = run_reference(folder, audio, device, dtype)
+    else:
+        result = run_ours(folder, audio, device, dtype, compile=impl == "ours-compiled")
     result = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()}
     print(json.dumps(result))
 

@@ -301,3 +301,33 @@ def _assign(module: nn.Module, dotted: str, value: torch.Tensor) -> None:
     owner_name, _, attr = dotted.rpartition(".")
     owner = module.get_submodule(owner_name) if owner_name else module
     setattr(owner, attr, nn.Parameter(value, requires_grad=False))
+
+
+def weight_files(folder: Path, layout: str) -> tuple[list[Path], Callable[[str], str] | None]:
+    """The weight files of a checkpoint folder and how to spell its tensor names the way our tables do."""
+    if layout == "native":
+        return [folder / "consolidated.safetensors"], None
+    return transformers_weight_files(folder), normalize_transformers_name
+
+
+def build_loaded(
+    factory: Callable[[], nn.Module],
+    table_for: Callable[[set[str]], dict[str, Source]],
+    folder: Path,
+    layout: str,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    aliases: dict[str, tuple[int, ...]] | None = None,
+) -> nn.Module:
+    """Build a network on the meta device and fill it from the checkpoint (see load_strict); ready for inference."""
+    with torch.device("meta"):
+        net = factory()
+    files, rename = weight_files(folder, layout)
+    tensors = CheckpointTensors(files, rename)
+    try:
+        load_strict(net, table_for(tensors.names), tensors, device=device, dtype=dtype, aliases=aliases)
+    finally:
+        tensors.close()
+    net.init_buffers(device)
+    return net.eval()

@@ -30,6 +30,14 @@ class Tokenizer:
         self.n_words = self.tekken.n_words
         self._pieces: dict[int, bytes] = {}
 
+    def check_fits(self, vocab_size: int) -> None:
+        """Refuse a tokenizer with more tokens than the model has embeddings (it belongs to another model)."""
+        if self.n_words > vocab_size:
+            raise CheckpointError(
+                f"{self.path.name} has {self.n_words} tokens but the model only {vocab_size}: "
+                "the tokenizer belongs to another model."
+            )
+
     def control(self, name: str) -> int:
         """Id of a control token such as '[STREAMING_PAD]', looked up by name."""
         try:

@@ -43,6 +43,21 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+class StepClock:
+    """A transformers streamer that only notes when each piece of output arrives."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.times: list[float] = []
+
+    def put(self, value) -> None:
+        _sync(self.device)
+        self.times.append(time.perf_counter())
+
+    def end(self) -> None:
+        pass
+
+
 def _summary(step_s: list[float], total_s: float, audio_s: float, load_s: float, device: torch.device) -> dict:
     ms = np.array(step_s) * 1000
     return {
@@ -83,7 +98,6 @@ def run_reference(folder: Path, audio: np.ndarray, device: torch.device, dtype: 
     """The transformers streaming path as its documentation shows it: a generator of feature chunks fed to
     ``generate`` (first chunk with the left padding and prompt, then 8 mel frames per step)."""
     from transformers import VoxtralRealtimeFeatureExtractor, VoxtralRealtimeForConditionalGeneration
-    from transformers.generation.streamers import BaseStreamer
 
     t = time.perf_counter()
     model = VoxtralRealtimeForConditionalGeneration.from_pretrained(folder, dtype=dtype).to(device).eval()
@@ -102,18 +116,7 @@ def run_reference(folder: Path, audio: np.ndarray, device: torch.device, dtype: 
             yield fe(piece, sampling_rate=16000, center=False, return_tensors="pt").input_features.to(device, dtype)
             frame += 8
 
-    class Clock(BaseStreamer):
-        def __init__(self) -> None:
-            self.times: list[float] = []
-
-        def put(self, value) -> None:
-            _sync(device)
-            self.times.append(time.perf_counter())
-
-        def end(self) -> None:
-            pass
-
-    clock = Clock()
+    clock = StepClock(device)
     prompt = torch.tensor([[1] + [32] * (n_left + n_delay)], device=device)
     start = time.perf_counter()
     with torch.no_grad():

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.bench.realtime import _peak_memory, _sync, synthetic_audio
+from model.bench.realtime import StepClock, _peak_memory, _sync, synthetic_audio
 
 DECODE_TOKENS = 48
 
@@ -53,7 +53,6 @@ def run_ours(folder: Path, device: torch.device, dtype: torch.dtype) -> dict:
 
 def run_reference(folder: Path, device: torch.device, dtype: torch.dtype) -> dict:
     from transformers import VoxtralForConditionalGeneration, WhisperFeatureExtractor
-    from transformers.generation.streamers import BaseStreamer
 
     t = time.perf_counter()
     model = VoxtralForConditionalGeneration.from_pretrained(folder, dtype=dtype).to(device).eval()
@@ -61,20 +60,9 @@ def run_reference(folder: Path, device: torch.device, dtype: torch.dtype) -> dic
     result = {"load_s": time.perf_counter() - t}
     fe = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, n_fft=400, chunk_length=30)
 
-    class Clock(BaseStreamer):
-        def __init__(self) -> None:
-            self.times: list[float] = []
-
-        def put(self, value) -> None:
-            _sync(device)
-            self.times.append(time.perf_counter())
-
-        def end(self) -> None:
-            pass
-
     for seconds in (30, 300):
         tokens, audios = _request(folder, seconds)
-        clock = Clock()
+        clock = StepClock(device)
         start = time.perf_counter()
         feats = torch.cat([  # as VoxtralProcessor does it: one call per (padded) audio, then 3000-frame chunks
             fe(a, sampling_rate=16000, padding=True, truncation=False, pad_to_multiple_of=480000,

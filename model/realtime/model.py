@@ -12,14 +12,8 @@ import numpy as np
 import torch
 
 from model.audio import prepare
-from model.checkpoint import (
-    CheckpointTensors,
-    detect_layout,
-    load_strict,
-    normalize_transformers_name,
-    transformers_weight_files,
-)
-from model.errors import AudioInputError, CheckpointError, ModelError
+from model.checkpoint import build_loaded, detect_layout
+from model.errors import AudioInputError, ModelError
 from model.loading import pick_device, resolve_source
 from model.mel import LogMel
 from model.realtime.config import RealtimeConfig, parse_native, parse_transformers
@@ -139,26 +133,13 @@ def load_realtime(
     layout = detect_layout(folder)
     tekken = folder / "tekken.json"
     if layout == "native":
-        cfg = parse_native(folder / "params.json", tekken)
-        files, rename, aliases = [folder / "consolidated.safetensors"], None, None
+        cfg, aliases = parse_native(folder / "params.json", tekken), None
     else:
         cfg = parse_transformers(folder / "config.json", tekken, folder / "preprocessor_config.json")
-        files, rename = transformers_weight_files(folder), normalize_transformers_name
         aliases = {TIED_HEAD: (cfg.decoder.vocab_size, cfg.decoder.dim)}
     tokenizer = Tokenizer(tekken)
-    if tokenizer.n_words > cfg.decoder.vocab_size:
-        raise CheckpointError(
-            f"{tekken.name} has {tokenizer.n_words} tokens but the model only {cfg.decoder.vocab_size}: "
-            "the tokenizer belongs to another model."
-        )
+    tokenizer.check_fits(cfg.decoder.vocab_size)
     dev, dt = pick_device(device, dtype)
-    with torch.device("meta"):
-        net = RealtimeNetwork(cfg)
-    tensors = CheckpointTensors(files, rename)
-    try:
-        load_strict(net, weight_table(cfg, layout), tensors, device=dev, dtype=dt, aliases=aliases)
-    finally:
-        tensors.close()
-    net.init_buffers(dev)
-    net.eval()
+    net = build_loaded(lambda: RealtimeNetwork(cfg), lambda names: weight_table(cfg, layout), folder, layout,
+                       device=dev, dtype=dt, aliases=aliases)
     return RealtimeModel(cfg, net, tokenizer, dev, dt, folder)

@@ -10,14 +10,7 @@ from typing import Any
 import torch
 
 from model.audio import prepare, read_file
-from model.checkpoint import (
-    CheckpointTensors,
-    detect_layout,
-    load_strict,
-    normalize_transformers_name,
-    transformers_weight_files,
-)
-from model.errors import CheckpointError
+from model.checkpoint import build_loaded, detect_layout
 from model.loading import pick_device, resolve_source
 from model.mel import LogMel
 from model.results import Reply, Transcription
@@ -133,27 +126,14 @@ def load_voxtral(
     layout = detect_layout(folder)
     tekken = folder / "tekken.json"
     if layout == "native":
-        cfg = parse_native(folder / "params.json", tekken)
-        files, rename, aliases = [folder / "consolidated.safetensors"], None, None
+        cfg, aliases = parse_native(folder / "params.json", tekken), None
     else:
         cfg = parse_transformers(folder / "config.json", tekken)
-        files, rename = transformers_weight_files(folder), normalize_transformers_name
         aliases = {POSITION_TABLE: (cfg.encoder.n_positions, cfg.encoder.dim)}
     prompts = PromptBuilder(tekken, cfg.mel.sample_rate)
     tokenizer = Tokenizer(tekken, prompts.tekkenizer)
-    if tokenizer.n_words > cfg.decoder.vocab_size:
-        raise CheckpointError(
-            f"{tekken.name} has {tokenizer.n_words} tokens but the model only {cfg.decoder.vocab_size}: "
-            "the tokenizer belongs to another model."
-        )
+    tokenizer.check_fits(cfg.decoder.vocab_size)
     dev, dt = pick_device(device, dtype)
-    with torch.device("meta"):
-        net = VoxtralNetwork(cfg)
-    tensors = CheckpointTensors(files, rename)
-    try:
-        load_strict(net, weight_table(cfg, layout, tensors.names), tensors, device=dev, dtype=dt, aliases=aliases)
-    finally:
-        tensors.close()
-    net.init_buffers(dev)
-    net.eval()
+    net = build_loaded(lambda: VoxtralNetwork(cfg), lambda names: weight_table(cfg, layout, names), folder, layout,
+                       device=dev, dtype=dt, aliases=aliases)
     return VoxtralModel(cfg, net, tokenizer, prompts, dev, dt, folder)

@@ -28,7 +28,7 @@ def synthetic_audio(seconds: float, rate: int = 16000) -> np.ndarray:
     return (0.2 * envelope * voice + noise).astype(np.float32)
 
 
-def _peak_memory(device: torch.device) -> int:
+def peak_memory(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device)
     with open("/proc/self/status") as status:  # VmHWM: this process's high-water mark (Linux)
@@ -38,7 +38,7 @@ def _peak_memory(device: torch.device) -> int:
     return 0
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -51,7 +51,7 @@ class StepClock:
         self.times: list[float] = []
 
     def put(self, value) -> None:
-        _sync(self.device)
+        sync(self.device)
         self.times.append(time.perf_counter())
 
     def end(self) -> None:
@@ -66,7 +66,7 @@ def _summary(step_s: list[float], total_s: float, audio_s: float, load_s: float,
         "step_p95_ms": float(np.percentile(ms, 95)),
         "rtf": total_s / audio_s,
         "load_s": load_s,
-        "peak_bytes": _peak_memory(device),
+        "peak_bytes": peak_memory(device),
     }
 
 
@@ -75,7 +75,7 @@ def run_ours(folder: Path, audio: np.ndarray, device: torch.device, dtype: torch
 
     t = time.perf_counter()
     model = load_realtime(folder, device=device, dtype=dtype)
-    _sync(device)
+    sync(device)
     load_s = time.perf_counter() - t
     compile_s = model.compile() if compile else 0.0
     session = model.stream()
@@ -85,11 +85,11 @@ def run_ours(folder: Path, audio: np.ndarray, device: torch.device, dtype: torch
     for i in range(0, len(audio), step):
         t = time.perf_counter()
         events = session.feed(audio[i : i + step])
-        _sync(device)
+        sync(device)
         if events and len(session.token_ids) > 1:  # the first token comes with the prompt's prefill: excluded
             steps.append(time.perf_counter() - t)
     session.finish()
-    _sync(device)
+    sync(device)
     return {**_summary(steps, time.perf_counter() - start, len(audio) / 16000, load_s, device),
             "compile_s": compile_s}
 
@@ -101,7 +101,7 @@ def run_reference(folder: Path, audio: np.ndarray, device: torch.device, dtype: 
 
     t = time.perf_counter()
     model = VoxtralRealtimeForConditionalGeneration.from_pretrained(folder, dtype=dtype).to(device).eval()
-    _sync(device)
+    sync(device)
     load_s = time.perf_counter() - t
     fe = VoxtralRealtimeFeatureExtractor.from_pretrained(folder)
     n_delay, n_left, hop, win = 6, 32, fe.hop_length, fe.win_length

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.bench.realtime import StepClock, _peak_memory, _sync, synthetic_audio
+from model.bench.realtime import StepClock, peak_memory, sync, synthetic_audio
 
 DECODE_TOKENS = 48
 
@@ -33,21 +33,21 @@ def run_ours(folder: Path, device: torch.device, dtype: torch.dtype) -> dict:
 
     t = time.perf_counter()
     model = load_voxtral(folder, device=device, dtype=dtype)
-    _sync(device)
+    sync(device)
     result = {"load_s": time.perf_counter() - t}
     for seconds in (30, 300):
         tokens, audios = _request(folder, seconds)
         times = [time.perf_counter()]
         generation = model.generation([Prompt(tokens, audios)], Sampling(DECODE_TOKENS))
         for _ in generation:
-            _sync(device)
+            sync(device)
             times.append(time.perf_counter())
         result[f"prefill_{seconds}s"] = times[1] - times[0]
         if seconds == 30:
             steps = np.diff(times[1:])
             result["decode_tok_s"] = len(steps) / steps.sum() if len(steps) else float("nan")
             result["decode_tokens"] = len(steps)
-    result["peak_bytes"] = _peak_memory(device)
+    result["peak_bytes"] = peak_memory(device)
     return result
 
 
@@ -56,7 +56,7 @@ def run_reference(folder: Path, device: torch.device, dtype: torch.dtype) -> dic
 
     t = time.perf_counter()
     model = VoxtralForConditionalGeneration.from_pretrained(folder, dtype=dtype).to(device).eval()
-    _sync(device)
+    sync(device)
     result = {"load_s": time.perf_counter() - t}
     fe = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, n_fft=400, chunk_length=30)
 
@@ -78,7 +78,7 @@ def run_reference(folder: Path, device: torch.device, dtype: torch.dtype) -> dic
             steps = np.diff(clock.times[1:])
             result["decode_tok_s"] = len(steps) / steps.sum() if len(steps) else float("nan")
             result["decode_tokens"] = len(steps)
-    result["peak_bytes"] = _peak_memory(device)
+    result["peak_bytes"] = peak_memory(device)
     return result
 
 

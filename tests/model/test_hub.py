@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 from huggingface_hub import constants
 
-import model.hub as hub
+import model.hub.download as download
 from model.errors import CheckpointError, DownloadCancelled
 from model.hub import DownloadProgress, fetch_checkpoint, looks_like_repo_id
 from tests.hub_server import FakeHub, free_port_without_server, git_blob_id
@@ -331,7 +331,7 @@ def test_not_enough_disk_space_gives_both_numbers(
     fake_hub: FakeHub, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     free = 100 * KB
-    monkeypatch.setattr(hub.shutil, "disk_usage", lambda path: SimpleNamespace(total=10**12, used=0, free=free))
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda path: SimpleNamespace(total=10**12, used=0, free=free))
 
     with pytest.raises(CheckpointError, match="disk space") as info:
         fetch_checkpoint(NATIVE_REPO, cache_dir=cache)
@@ -346,7 +346,7 @@ def test_files_already_on_disk_do_not_count_against_free_space(
     fake_hub: FakeHub, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fetch_checkpoint(NATIVE_REPO, cache_dir=cache)
-    monkeypatch.setattr(hub.shutil, "disk_usage", lambda path: SimpleNamespace(total=10**12, used=0, free=0))
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda path: SimpleNamespace(total=10**12, used=0, free=0))
     fetch_checkpoint(NATIVE_REPO, cache_dir=cache)  # nothing left to download: no error
 
 

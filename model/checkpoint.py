@@ -220,6 +220,32 @@ class Source:
         return (sum(p.shape[0] for p in self.parts), *first[1:])
 
 
+def text_layer_sources(
+    prefix: str, name: Callable[[str], str], dim: int, n_heads: int, n_kv_heads: int, head_dim: int, hidden: int,
+    *, permute: bool,
+) -> dict[str, Source]:
+    """Sources of one bias-free Attention + SwiGLU decoder layer (the layout both models' decoders share).
+
+    ``name(role)`` gives the checkpoint name for q, k, v, wo, attn_norm, ffn_norm, gate, up and down; ``permute``:
+    q/k rows are stored rotate-half and must become interleaved pairs.
+    """
+    q_rows, kv_rows = n_heads * head_dim, n_kv_heads * head_dim
+
+    def part(role: str, shape: tuple[int, ...], heads: int = 0) -> Part:
+        return Part(name(role), shape, heads if permute else 0)
+
+    return {
+        prefix + "attn.wqkv.weight": Source((
+            part("q", (q_rows, dim), n_heads), part("k", (kv_rows, dim), n_kv_heads), part("v", (kv_rows, dim)),
+        )),
+        prefix + "attn.wo.weight": Source((part("wo", (dim, q_rows)),)),
+        prefix + "attn_norm.weight": Source((part("attn_norm", (dim,)),)),
+        prefix + "ffn_norm.weight": Source((part("ffn_norm", (dim,)),)),
+        prefix + "ffn.w13.weight": Source((part("gate", (hidden, dim)), part("up", (hidden, dim)))),
+        prefix + "ffn.w2.weight": Source((part("down", (dim, hidden)),)),
+    }
+
+
 def load_strict(
     module: nn.Module,
     table: dict[str, Source],

@@ -7,7 +7,7 @@ q bias) of that layout are re-ordered back on load.
 
 from __future__ import annotations
 
-from model.checkpoint import Part, Source
+from model.checkpoint import Part, Source, text_layer_sources
 from model.realtime.config import RealtimeConfig
 
 _E = "mm_streams_embeddings.embedding_module."
@@ -36,11 +36,11 @@ def _names(layout: str) -> dict[str, str]:
             "adapter.w_out.weight": _E + "audio_language_projection.2.weight",
             "decoder.tok_embeddings": _E + "tok_embeddings.weight",
             "dec.q": "layers.{i}.attention.wq.weight", "dec.k": "layers.{i}.attention.wk.weight",
-            "dec.v": "layers.{i}.attention.wv.weight", "dec.attn.wo.weight": "layers.{i}.attention.wo.weight",
-            "dec.attn_norm.weight": "layers.{i}.attention_norm.weight",
-            "dec.ffn_norm.weight": "layers.{i}.ffn_norm.weight",
+            "dec.v": "layers.{i}.attention.wv.weight", "dec.wo": "layers.{i}.attention.wo.weight",
+            "dec.attn_norm": "layers.{i}.attention_norm.weight",
+            "dec.ffn_norm": "layers.{i}.ffn_norm.weight",
             "dec.gate": "layers.{i}.feed_forward.w1.weight", "dec.up": "layers.{i}.feed_forward.w3.weight",
-            "dec.ffn.w2.weight": "layers.{i}.feed_forward.w2.weight",
+            "dec.down": "layers.{i}.feed_forward.w2.weight",
             "dec.ada_down.weight": "layers.{i}.ada_rms_norm_t_cond.0.weight",
             "dec.ada_up.weight": "layers.{i}.ada_rms_norm_t_cond.2.weight",
             "decoder.norm.weight": "norm.weight",
@@ -64,11 +64,11 @@ def _names(layout: str) -> dict[str, str]:
         "adapter.w_out.weight": "multi_modal_projector.linear_2.weight",
         "decoder.tok_embeddings": "language_model.model.embed_tokens.weight",
         "dec.q": dec + "self_attn.q_proj.weight", "dec.k": dec + "self_attn.k_proj.weight",
-        "dec.v": dec + "self_attn.v_proj.weight", "dec.attn.wo.weight": dec + "self_attn.o_proj.weight",
-        "dec.attn_norm.weight": dec + "input_layernorm.weight",
-        "dec.ffn_norm.weight": dec + "post_attention_layernorm.weight",
+        "dec.v": dec + "self_attn.v_proj.weight", "dec.wo": dec + "self_attn.o_proj.weight",
+        "dec.attn_norm": dec + "input_layernorm.weight",
+        "dec.ffn_norm": dec + "post_attention_layernorm.weight",
         "dec.gate": dec + "mlp.gate_proj.weight", "dec.up": dec + "mlp.up_proj.weight",
-        "dec.ffn.w2.weight": dec + "mlp.down_proj.weight",
+        "dec.down": dec + "mlp.down_proj.weight",
         "dec.ada_down.weight": dec + "ada_rms_norm.linear1.weight",
         "dec.ada_up.weight": dec + "ada_rms_norm.linear2.weight",
         "decoder.norm.weight": "language_model.model.norm.weight",
@@ -120,21 +120,12 @@ def weight_table(cfg: RealtimeConfig, layout: str) -> dict[str, Source]:
     single("adapter.w_in.weight", "adapter.w_in.weight", (d.dim, e.dim * cfg.downsample_factor))
     single("adapter.w_out.weight", "adapter.w_out.weight", (d.dim, d.dim))
     single("decoder.tok_embeddings", "decoder.tok_embeddings", (d.vocab_size, d.dim))
-    q_rows, kv_rows = d.n_heads * d.head_dim, d.n_kv_heads * d.head_dim
     for i in range(d.n_layers):
         p = f"decoder.layers.{i}."
-        table[p + "attn.wqkv.weight"] = Source((
-            part("dec.q", (q_rows, d.dim), i, d.n_heads),
-            part("dec.k", (kv_rows, d.dim), i, d.n_kv_heads),
-            part("dec.v", (kv_rows, d.dim), i),
+        table.update(text_layer_sources(
+            p, lambda role, i=i: names["dec." + role].format(i=i), d.dim, d.n_heads, d.n_kv_heads, d.head_dim,
+            d.hidden_dim, permute=permute,
         ))
-        single(p + "attn.wo.weight", "dec.attn.wo.weight", (d.dim, q_rows), i)
-        single(p + "attn_norm.weight", "dec.attn_norm.weight", (d.dim,), i)
-        single(p + "ffn_norm.weight", "dec.ffn_norm.weight", (d.dim,), i)
-        table[p + "ffn.w13.weight"] = Source((
-            part("dec.gate", (d.hidden_dim, d.dim), i), part("dec.up", (d.hidden_dim, d.dim), i)
-        ))
-        single(p + "ffn.w2.weight", "dec.ffn.w2.weight", (d.dim, d.hidden_dim), i)
         single(p + "ada_down.weight", "dec.ada_down.weight", (d.ada_dim, d.dim), i)
         single(p + "ada_up.weight", "dec.ada_up.weight", (d.dim, d.ada_dim), i)
     single("decoder.norm.weight", "decoder.norm.weight", (d.dim,))

@@ -6,7 +6,7 @@ layout stores them rotate-half and is re-ordered on load. The Whisper encoder ha
 
 from __future__ import annotations
 
-from model.checkpoint import Part, Source
+from model.checkpoint import Part, Source, text_layer_sources
 from model.voxtral.config import VoxtralConfig
 
 _W = "mm_whisper_embeddings.whisper_encoder."
@@ -72,8 +72,8 @@ def weight_table(cfg: VoxtralConfig, layout: str, present: set[str]) -> dict[str
     permute = layout == "transformers"
     table: dict[str, Source] = {}
 
-    def part(key: str, shape: tuple[int, ...], i: int | None = None, rope_heads: int = 0) -> Part:
-        return Part(names[key].format(i=i), shape, rope_heads if permute else 0)
+    def part(key: str, shape: tuple[int, ...], i: int | None = None) -> Part:
+        return Part(names[key].format(i=i), shape)  # the Whisper encoder has no rotary embedding to re-order
 
     def single(ours: str, key: str, shape: tuple[int, ...], i: int | None = None) -> None:
         table[ours] = Source((part(key, shape, i),))
@@ -106,19 +106,9 @@ def weight_table(cfg: VoxtralConfig, layout: str, present: set[str]) -> dict[str
     single("decoder.tok_embeddings", "embeddings", (d.vocab_size, d.dim))
     single("decoder.output", "output", (d.vocab_size, d.dim))
     single("decoder.norm.weight", "norm", (d.dim,))
-    q_rows, kv_rows = d.n_heads * d.head_dim, d.n_kv_heads * d.head_dim
     for i in range(d.n_layers):
-        p = f"decoder.layers.{i}."
-        table[p + "attn.wqkv.weight"] = Source((
-            part("dec.q", (q_rows, d.dim), i, d.n_heads),
-            part("dec.k", (kv_rows, d.dim), i, d.n_kv_heads),
-            part("dec.v", (kv_rows, d.dim), i),
+        table.update(text_layer_sources(
+            f"decoder.layers.{i}.", lambda role, i=i: names["dec." + role].format(i=i), d.dim, d.n_heads,
+            d.n_kv_heads, d.head_dim, d.hidden_dim, permute=permute,
         ))
-        single(p + "attn.wo.weight", "dec.wo", (d.dim, q_rows), i)
-        single(p + "attn_norm.weight", "dec.attn_norm", (d.dim,), i)
-        single(p + "ffn_norm.weight", "dec.ffn_norm", (d.dim,), i)
-        table[p + "ffn.w13.weight"] = Source((
-            part("dec.gate", (d.hidden_dim, d.dim), i), part("dec.up", (d.hidden_dim, d.dim), i)
-        ))
-        single(p + "ffn.w2.weight", "dec.down", (d.dim, d.hidden_dim), i)
     return table

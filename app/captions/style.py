@@ -1,0 +1,92 @@
+"""How captions look, and the WCAG contrast check for user-chosen colours."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MIN_CONTRAST = 4.5  # WCAG 2.2 1.4.3 (AA) for normal text
+_HEX = re.compile(r"^#([0-9a-fA-F]{6})$")
+
+
+@dataclass(frozen=True)
+class CaptionStyle:
+    font_family: str = "DejaVu Sans"
+    font_size: int = 28  # points; the overlay accepts up to MAX_FONT_SIZE
+    text_color: str = "#ffffff"
+    background_color: str = "#000000"
+    background_opacity: float = 0.8  # 0 (invisible box) .. 1 (solid)
+    outline: bool = True  # a dark rim around the glyphs, readable on any background
+    lines: int = 2  # roll-up lines shown at once, 1..3
+    max_line_chars: int = 42  # wrap width in characters (readable line length)
+    fade_after_s: float = 6.0  # hide the overlay after this much silence; 0 keeps it visible
+
+    def problems(self) -> list[str]:
+        """What is invalid about this style, in words a user understands ([] when valid)."""
+        out = []
+        for name in ("text_color", "background_color"):
+            if not _HEX.match(getattr(self, name)):
+                out.append(f"{name.replace('_', ' ')} must look like #rrggbb, not {getattr(self, name)!r}")
+        if not MIN_FONT_SIZE <= self.font_size <= MAX_FONT_SIZE:
+            out.append(f"font size must be between {MIN_FONT_SIZE} and {MAX_FONT_SIZE} points")
+        if not 0.0 <= self.background_opacity <= 1.0:
+            out.append("background opacity must be between 0 and 1")
+        if not 1 <= self.lines <= 3:
+            out.append("captions show 1, 2 or 3 lines")
+        if not 16 <= self.max_line_chars <= 80:
+            out.append("the line length must be between 16 and 80 characters")
+        if self.fade_after_s < 0:
+            out.append("the fade time cannot be negative")
+        return out
+
+
+MIN_FONT_SIZE = 10
+MAX_FONT_SIZE = 160
+
+
+def _channel(c: int) -> float:
+    v = c / 255.0
+    return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+
+def relative_luminance(color: str) -> float:
+    """WCAG relative luminance of a ``#rrggbb`` colour."""
+    m = _HEX.match(color)
+    if not m:
+        raise ValueError(f"not a #rrggbb colour: {color!r}")
+    r, g, b = (int(m.group(1)[i : i + 2], 16) for i in (0, 2, 4))
+    return 0.2126 * _channel(r) + 0.7152 * _channel(g) + 0.0722 * _channel(b)
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG contrast ratio between two ``#rrggbb`` colours, 1..21."""
+    la, lb = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def blend(fg: str, bg: str, opacity: float) -> str:
+    """``fg`` laid over ``bg`` at ``opacity``, as ``#rrggbb``."""
+    f = [int(fg[i : i + 2], 16) for i in (1, 3, 5)]
+    b = [int(bg[i : i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(o * opacity + u * (1 - opacity)):02x}" for o, u in zip(f, b, strict=True))
+
+
+def effective_contrast(style: CaptionStyle) -> float:
+    """Contrast of the text against its box, taking the worst case of what shows through a translucent box.
+
+    The box is drawn over an unknown desktop, so it is checked over both black and white.
+    """
+    over_black = blend(style.background_color, "#000000", style.background_opacity)
+    over_white = blend(style.background_color, "#ffffff", style.background_opacity)
+    return min(contrast_ratio(style.text_color, over_black), contrast_ratio(style.text_color, over_white))
+
+
+def contrast_warning(style: CaptionStyle) -> str | None:
+    """A message when the text would be hard to read (below 4.5:1), else None."""
+    ratio = effective_contrast(style)
+    if ratio >= MIN_CONTRAST:
+        return None
+    return (
+        f"Text contrast is {ratio:.1f}:1, below the {MIN_CONTRAST}:1 that keeps captions readable. "
+        "Choose colours further apart or make the background more opaque."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -87,6 +88,7 @@ def contrast_warning(style: CaptionStyle) -> str | None:
     if ratio >= MIN_CONTRAST:
         return None
     return (
-        f"Text contrast is {ratio:.1f}:1, below the {MIN_CONTRAST}:1 that keeps captions readable. "
+        f"Text contrast is {math.floor(ratio * 100) / 100:.2f}:1, below the {MIN_CONTRAST}:1 that keeps captions "
+        "readable. "
         "Choose colours further apart or make the background more opaque."
     )

@@ -1,5 +1,26 @@
 """GUI tests run offscreen (no display needed); tests that need a real X display start their own in a subprocess."""
 
+from __future__ import annotations
+
 import os
+from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+class TinyRealtime:
+    """A tiny random realtime checkpoint in the native layout, and the model loaded from it on the CPU."""
+
+    def __init__(self, root: Path) -> None:
+        from model import load_realtime
+        from tests.fixtures.realtime_checkpoint import RealtimeDims, make_reference, write_native
+
+        self.folder = write_native(make_reference(RealtimeDims(), seed=0), root / "realtime-native")
+        self.model = load_realtime(self.folder, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_realtime(tmp_path_factory: pytest.TempPathFactory) -> TinyRealtime:
+    return TinyRealtime(tmp_path_factory.mktemp("app-realtime"))

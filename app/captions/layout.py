@@ -1,0 +1,139 @@
+"""Roll-up caption layout: text deltas in, the last few word-wrapped lines out. Plain Python, no Qt.
+
+Live captions arrive a token at a time for hours. Only a few recent lines are ever shown, so only a bounded tail of
+text is kept for display and re-wrapped; the complete text is kept separately, unwrapped, for ``full_text``.
+
+Wrapping is greedy by words and an over-long word always starts a line of its own before it is cut into pieces of
+exactly the line length. With that rule, appending text can only change the last wrapped line of a paragraph, so the
+lines above it are final and can be dropped from the display tail without changing what remains.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+_EXTRA_KEPT_LINES = 5  # kept beyond the visible lines, so a wider window can show a little history at once
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """``text`` word-wrapped at ``width`` characters; words longer than a line are cut. Whitespace collapses."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        if current and len(current) + 1 + len(word) <= width:
+            current += " " + word
+            continue
+        if current:
+            lines.append(current)
+        while len(word) > width:
+            lines.append(word[:width])
+            word = word[width:]
+        current = word
+    if current:
+        lines.append(current)
+    return lines
+
+
+@dataclass
+class _Paragraph:
+    source_id: str
+    text: str  # normalised: single spaces, no newlines
+
+
+class RollUp:
+    """Accumulates caption deltas from one or more sources and lays out the visible roll-up lines."""
+
+    def __init__(self, max_line_chars: int, lines: int) -> None:
+        self._paragraphs: list[_Paragraph] = []  # the display tail; the last one may still grow
+        self._open = False  # whether the last paragraph continues with the next delta of its source
+        self._space_pending = False  # the last delta ended in whitespace, so the next word is a new word
+        self._all = io.StringIO()
+        self._by_source: dict[str, io.StringIO] = {}
+        self.set_geometry(max_line_chars, lines)
+
+    @property
+    def max_line_chars(self) -> int:
+        return self._width
+
+    @property
+    def line_count(self) -> int:
+        return self._lines
+
+    def set_geometry(self, max_line_chars: int, lines: int) -> None:
+        """Change the wrap width and the number of visible lines; the kept tail is re-wrapped."""
+        if max_line_chars < 1 or lines < 1:
+            raise ValueError(f"need at least one line of one character, not {lines} x {max_line_chars}")
+        self._width = max_line_chars
+        self._lines = lines
+        self._trim()
+
+    def add(self, source_id: str, text: str, label: str = "") -> None:
+        """Append a delta from ``source_id``. A change of speaker starts a new line, prefixed ``label:`` if given."""
+        if not text:
+            return
+        self._all.write(text)
+        self._by_source.setdefault(source_id, io.StringIO()).write(text)
+        for i, part in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n")):
+            if i:
+                self._open = False  # a newline ends the paragraph; the same speaker continues without a label
+            self._append_inline(source_id, part, label)
+        self._trim()
+
+    def _append_inline(self, source_id: str, part: str, label: str) -> None:
+        words = part.split()
+        last = self._paragraphs[-1] if self._paragraphs else None
+        continuing = self._open and last is not None and last.source_id == source_id
+        if not words:
+            # Whitespace alone shows nothing, but it still separates the words before and after it.
+            self._space_pending = self._space_pending or (continuing and part != "")
+            return
+        if continuing and last is not None:
+            joined = " ".join(words)
+            last.text += (" " + joined) if self._space_pending or part[0].isspace() else joined
+        else:
+            speaker_changed = last is None or last.source_id != source_id
+            prefix = f"{label}: " if label and speaker_changed else ""
+            self._paragraphs.append(_Paragraph(source_id, prefix + " ".join(words)))
+            self._open = True
+        self._space_pending = part[-1].isspace()
+
+    def _trim(self) -> None:
+        """Drop finished lines from the front of the display tail so it holds a bounded number of lines."""
+        keep = self._lines + _EXTRA_KEPT_LINES
+        wrapped = [wrap(p.text, self._width) for p in self._paragraphs]
+        excess = sum(len(w) for w in wrapped) - keep
+        while excess > 0:
+            first = wrapped[0]
+            if len(self._paragraphs) > 1 and len(first) <= excess:
+                del self._paragraphs[0], wrapped[0]
+                excess -= len(first)
+                continue
+            # Lines above a paragraph's last line are final (see the module docstring), so cutting them off and
+            # re-wrapping the rest from a line start gives the same lines.
+            self._paragraphs[0].text = " ".join(first[excess:])
+            break
+
+    def lines(self) -> list[str]:
+        """The last visible lines, oldest first (at most ``lines``; fewer while little has been said)."""
+        out: list[str] = []
+        for paragraph in reversed(self._paragraphs):
+            out[:0] = wrap(paragraph.text, self._width)
+            if len(out) >= self._lines:
+                break
+        return out[-self._lines :]
+
+    def full_text(self, source_id: str | None = None) -> str:
+        """Every delta added (for one source, or all), concatenated exactly as received."""
+        if source_id is None:
+            return self._all.getvalue()
+        buffer = self._by_source.get(source_id)
+        return buffer.getvalue() if buffer is not None else ""
+
+    def clear(self) -> None:
+        """Forget everything, including the full text."""
+        self._paragraphs.clear()
+        self._open = False
+        self._space_pending = False
+        self._all = io.StringIO()
+        self._by_source.clear()

@@ -1,0 +1,366 @@
+"""The caption overlay: a frameless, always-on-top, translucent window showing roll-up captions."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QEasingCurve, QEvent, QPoint, QPointF, QRect, QRectF, Qt, QTimer, QVariantAnimation, Signal
+from PySide6.QtGui import (
+    QColor,
+    QEnterEvent,
+    QFont,
+    QFontMetricsF,
+    QGuiApplication,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+    QScreen,
+    QShowEvent,
+)
+from PySide6.QtWidgets import QWidget
+
+from app.captions import style as caption_style
+from app.captions.layout import RollUp
+from app.captions.style import CaptionStyle
+from app.events import CaptionEvent
+
+LAG_SHOWN_FROM_S = 1.5  # captions this far behind get a visible "behind" badge
+FADE_DURATION_MS = 600
+PLACEMENT_DEBOUNCE_MS = 400
+_EDGE_PX = 8  # width of the left/right resize edges
+_GRIP_PX = 18  # the bottom-right resize grip
+_MIN_WIDTH_CHARS = 12
+
+
+def _rect_tuple(rect: QRect) -> tuple[int, int, int, int]:
+    return rect.x(), rect.y(), rect.width(), rect.height()
+
+
+class CaptionOverlay(QWidget):
+    """Live captions over every other window. Drag to move, drag the sides or the corner grip to resize.
+
+    The box height always fits exactly ``style.lines`` lines; the user chooses the width. A strip above the box holds
+    the lag badge and is transparent otherwise.
+    """
+
+    placementChanged = Signal(str, object)  # screen name, (x, y, w, h) after the user moved or resized the overlay
+
+    def __init__(
+        self,
+        style: CaptionStyle,
+        placements: dict[str, tuple[int, int, int, int]] | None = None,
+        click_through: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
+        flags = Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint | Qt.WindowType.Tool
+        flags |= Qt.WindowType.WindowDoesNotAcceptFocus
+        if click_through:
+            flags |= Qt.WindowType.WindowTransparentForInput
+        super().__init__(parent, flags)
+        self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
+        self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setMouseTracking(True)  # to show resize cursors over the edges
+        self.setAccessibleName("Live captions")
+        self.setAccessibleDescription("")
+
+        self._placements = dict(placements or {})
+        self._placed = False
+        self._rollup = RollUp(style.max_line_chars, style.lines)
+        self._lag_text = ""
+        self._opacity = 1.0  # painted fade level, so grab() and every platform see the same result
+        self._faded = False
+        self._hidden_by_fade = False
+        self._hover = False
+        self._press: tuple[str, QPoint, QRect] | None = None  # (what: move/left/right, global press point, geometry)
+
+        self._fade_timer = QTimer(self, singleShot=True)
+        self._fade = QVariantAnimation(self, startValue=1.0, endValue=0.0, duration=FADE_DURATION_MS)
+        self._fade.setEasingCurve(QEasingCurve.Type.InQuad)
+        self._fade.valueChanged.connect(self._set_opacity)
+        self._fade.finished.connect(self._fade_finished)
+        self._fade_timer.timeout.connect(self._fade.start)
+        self._placement_timer = QTimer(self, singleShot=True, interval=PLACEMENT_DEBOUNCE_MS)
+        self._placement_timer.timeout.connect(self._emit_placement)
+
+        self.set_style(style)
+
+    # --- public API -------------------------------------------------------------------------------------------
+
+    def caption_style(self) -> CaptionStyle:
+        """The style in use."""
+        return self._style
+
+    def set_style(self, style: CaptionStyle) -> None:
+        """Apply a new look; the box height follows the font and the number of lines."""
+        self._style = style
+        self._font = QFont(style.font_family, style.font_size)
+        self._metrics = QFontMetricsF(self._font)
+        self._badge_font = QFont(style.font_family, max(9, min(16, style.font_size // 2)))
+        self._pad = max(6.0, self._metrics.height() * 0.3)
+        self._strip = int(QFontMetricsF(self._badge_font).height()) + 6
+        narrowest = int(self._metrics.averageCharWidth() * _MIN_WIDTH_CHARS + 2 * self._pad)
+        # Very large fonts must still fit on the screen, even if fewer characters fit on a line then.
+        self.setMinimumWidth(min(narrowest, QGuiApplication.primaryScreen().availableGeometry().width()))
+        bottom = self.geometry().bottom()
+        self.setFixedHeight(self._box_height() + self._strip)
+        if self._placed:
+            # The box keeps its bottom edge, where the newest line is read, and stays on the screen.
+            screen = self.screen() or QGuiApplication.primaryScreen()
+            self.setGeometry(self._clamped(screen, (self.x(), bottom + 1 - self.height(), self.width(), 0)))
+        self._update_wrap()
+        if style.fade_after_s <= 0:
+            self._fade_timer.stop()
+            self._unfade()
+        elif self._fade_timer.isActive():
+            self._fade_timer.start(int(style.fade_after_s * 1000))
+        self.update()
+
+    def contrast_warning(self) -> str | None:
+        """Why the current colours may be hard to read (below 4.5:1), or None."""
+        return caption_style.contrast_warning(self._style)
+
+    def add_caption(self, event: CaptionEvent, label: str = "") -> None:
+        """Show new text from ``event.source_id``, labelled with ``label`` when the speaker changes."""
+        self._rollup.add(event.source_id, event.text, label)
+        # Steps that only carry control tokens arrive during silence too; they must not keep the overlay awake.
+        if not event.text.strip():
+            return
+        self._unfade()
+        if self._style.fade_after_s > 0:
+            self._fade_timer.start(int(self._style.fade_after_s * 1000))
+        lines = self._rollup.lines()
+        self.setAccessibleDescription(lines[-1] if lines else "")
+        self.update()
+
+    def set_lag(self, lag_s: float | None) -> None:
+        """Show how far captions run behind, when that is at least ``LAG_SHOWN_FROM_S``; None hides the badge."""
+        text = f"{lag_s:.1f} s behind" if lag_s is not None and lag_s >= LAG_SHOWN_FROM_S else ""
+        if text != self._lag_text:
+            self._lag_text = text
+            self.update()
+
+    def lag_text(self) -> str:
+        """The badge text, "" when hidden."""
+        return self._lag_text
+
+    def set_click_through(self, on: bool) -> None:
+        """Let mouse clicks pass to the windows below (the real ``WindowTransparentForInput`` flag)."""
+        if on == self.click_through():
+            return
+        visible = self.isVisible()
+        self.setWindowFlag(Qt.WindowType.WindowTransparentForInput, on)
+        if visible:  # changing window flags hides the window
+            self.show()
+
+    def click_through(self) -> bool:
+        """Whether clicks pass through."""
+        return bool(self.windowFlags() & Qt.WindowType.WindowTransparentForInput)
+
+    def clear(self) -> None:
+        """Remove all text."""
+        self._rollup.clear()
+        self.setAccessibleDescription("")
+        self.update()
+
+    def visible_lines(self) -> list[str]:
+        """The lines currently laid out in the box."""
+        return self._rollup.lines()
+
+    def full_text(self, source_id: str | None = None) -> str:
+        """All caption text received (for one source, or all), exactly as it arrived."""
+        return self._rollup.full_text(source_id)
+
+    def faded(self) -> bool:
+        """Whether the overlay has faded out after silence."""
+        return self._faded
+
+    def box_rect(self) -> QRect:
+        """Where the caption box lies inside the window."""
+        return QRect(0, self._strip, self.width(), self._box_height())
+
+    def setVisible(self, visible: bool) -> None:  # noqa: N802 - Qt override
+        # Whoever shows or hides the overlay decides; new text must not bring back an overlay the user hid.
+        self._hidden_by_fade = False
+        super().setVisible(visible)
+
+    # --- layout ----------------------------------------------------------------------------------------------
+
+    def _box_height(self) -> int:
+        return math.ceil(self._style.lines * self._metrics.lineSpacing() + 2 * self._pad)
+
+    def _update_wrap(self) -> None:
+        fits = int((self.width() - 2 * self._pad) / self._metrics.averageCharWidth())
+        self._rollup.set_geometry(max(1, min(self._style.max_line_chars, fits)), self._style.lines)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        self._update_wrap()
+        super().resizeEvent(event)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        if not self._placed:
+            self._placed = True
+            self._place()
+        super().showEvent(event)
+
+    def _place(self) -> None:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        saved = self._placements.get(screen.name())
+        if saved is None:
+            screen = QGuiApplication.primaryScreen()
+            area = screen.availableGeometry()
+            width = int(area.width() * 0.6)
+            x = area.x() + (area.width() - width) // 2
+            y = area.bottom() + 1 - self.height() - int(area.height() * 0.05)
+            saved = (x, y, width, self.height())
+        self.setGeometry(self._clamped(screen, saved))
+
+    def _clamped(self, screen: QScreen, rect: tuple[int, int, int, int]) -> QRect:
+        area = screen.availableGeometry()
+        x, y, w, _ = rect  # the height is not the user's: it follows from the font and the number of lines
+        w = max(self.minimumWidth(), min(w, area.width()))
+        h = self.height()
+        x = min(max(x, area.left()), area.right() + 1 - w)
+        y = min(max(y, area.top()), area.bottom() + 1 - h)
+        return QRect(x, y, w, h)
+
+    # --- fading ----------------------------------------------------------------------------------------------
+
+    def _set_opacity(self, value: float) -> None:
+        self._opacity = float(value)
+        self.update()
+
+    def _fade_finished(self) -> None:
+        self._faded = True
+        if self.isVisible():
+            # Hidden rather than left fully transparent, so the invisible window does not catch clicks.
+            super().setVisible(False)
+            self._hidden_by_fade = True
+
+    def _unfade(self) -> None:
+        self._fade.stop()
+        self._faded = False
+        self._set_opacity(1.0)
+        if self._hidden_by_fade:
+            self.show()
+
+    # --- moving and resizing ------------------------------------------------------------------------------------
+
+    def _zone(self, pos: QPointF) -> str:
+        in_grip_rows = pos.y() >= self.height() - _GRIP_PX  # the height is fixed, so the grip resizes the width
+        if pos.x() >= self.width() - (_GRIP_PX if in_grip_rows else _EDGE_PX):
+            return "right"
+        return "left" if pos.x() < _EDGE_PX else "move"
+
+    def enterEvent(self, event: QEnterEvent) -> None:  # noqa: N802 - Qt override
+        self._hover = True  # the resize grip is drawn only while the pointer is over the overlay
+        self.update()
+        super().enterEvent(event)
+
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        self._hover = False
+        self.update()
+        super().leaveEvent(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if event.button() != Qt.MouseButton.LeftButton:
+            return super().mousePressEvent(event)
+        self._press = (self._zone(event.position()), event.globalPosition().toPoint(), self.geometry())
+        event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if self._press is None:
+            moving = self._zone(event.position()) == "move"
+            self.setCursor(Qt.CursorShape.SizeAllCursor if moving else Qt.CursorShape.SizeHorCursor)
+            return
+        what, start, geometry = self._press
+        delta = event.globalPosition().toPoint() - start
+        if what == "move":
+            self.move(geometry.topLeft() + delta)
+        elif what == "right":
+            self.resize(max(self.minimumWidth(), geometry.width() + delta.x()), self.height())
+        else:
+            width = max(self.minimumWidth(), geometry.width() - delta.x())
+            self.setGeometry(geometry.right() + 1 - width, geometry.y(), width, self.height())
+        self._placement_timer.start()
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if event.button() == Qt.MouseButton.LeftButton and self._press is not None:
+            self._press = None
+            self._placement_timer.start()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def _emit_placement(self) -> None:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        placement = _rect_tuple(self.geometry())
+        self._placements[screen.name()] = placement
+        self.placementChanged.emit(screen.name(), placement)
+
+    # --- painting --------------------------------------------------------------------------------------------
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        style = self._style
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setOpacity(self._opacity)
+        box = QRectF(self.box_rect())
+        background = QColor(style.background_color)
+        background.setAlphaF(style.background_opacity)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(background)
+        radius = min(self._pad, 12.0)
+        painter.drawRoundedRect(box, radius, radius)
+        painter.setClipRect(box)
+        self._paint_lines(painter, box)
+        painter.setClipping(False)
+        if self._lag_text:
+            self._paint_badge(painter)
+        if self._hover and not self.click_through():
+            self._paint_grip(painter, box)
+        painter.end()
+
+    def _paint_lines(self, painter: QPainter, box: QRectF) -> None:
+        style = self._style
+        text_color = QColor(style.text_color)
+        x = box.left() + self._pad
+        baseline = box.top() + self._pad + self._metrics.ascent()
+        painter.setFont(self._font)
+        if not style.outline:
+            painter.setPen(text_color)
+            for i, line in enumerate(self._rollup.lines()):
+                painter.drawText(QPointF(x, baseline + i * self._metrics.lineSpacing()), line)
+            return
+        path = QPainterPath()
+        for i, line in enumerate(self._rollup.lines()):
+            path.addText(QPointF(x, baseline + i * self._metrics.lineSpacing()), self._font, line)
+        # The rim contrasts with the glyphs (dark for light text, light for dark text) so it reads on any backdrop.
+        rim = QColor("#000000") if caption_style.relative_luminance(style.text_color) > 0.18 else QColor("#ffffff")
+        pen = QPen(rim, max(2.0, self._metrics.height() / 12))
+        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        painter.strokePath(path, pen)
+        painter.fillPath(path, text_color)
+
+    def _paint_badge(self, painter: QPainter) -> None:
+        metrics = QFontMetricsF(self._badge_font)
+        width = metrics.horizontalAdvance(self._lag_text) + 12
+        badge = QRectF(self.width() - width, 0, width, self._strip - 2)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 200))
+        painter.drawRoundedRect(badge, 4, 4)
+        painter.setPen(QColor("#ffd54f"))
+        painter.setFont(self._badge_font)
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, self._lag_text)
+
+    def _paint_grip(self, painter: QPainter, box: QRectF) -> None:
+        grip = QColor(self._style.text_color)
+        grip.setAlphaF(0.6)
+        painter.setPen(QPen(grip, 1.5))
+        corner = box.bottomRight() - QPointF(3, 3)
+        for offset in (5, 10, 15):
+            painter.drawLine(corner - QPointF(offset, 0), corner - QPointF(0, offset))

@@ -1,0 +1,31 @@
+"""The engine that runs the realtime model in this process."""
+
+from __future__ import annotations
+
+import torch
+
+from app.engine.base import CaptionStream
+from model import RealtimeModel
+
+
+def describe_torch_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} ({device})"
+    return device.type.upper()
+
+
+class LocalEngine:
+    def __init__(self, model: RealtimeModel) -> None:
+        self.model = model
+        self._device_name = describe_torch_device(model.device)
+
+    @property
+    def device_name(self) -> str:
+        return self._device_name
+
+    def open_stream(self, delay_ms: int) -> CaptionStream:
+        return self.model.stream(delay_ms=delay_ms)
+
+    def release_memory(self) -> None:
+        if self.model.device.type == "cuda":
+            torch.cuda.empty_cache()

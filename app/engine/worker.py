@@ -1,0 +1,221 @@
+"""The inference worker: a thread that owns the live streams (one per audio source) and turns audio into captions.
+
+It takes every pending block from the audio queue at once, so when it has fallen behind it feeds the backlog as
+one large block and the model encodes the pending steps in one batch (catch-up). When the lag still passes the
+ceiling, the stream of that source is dropped and a new one starts at the newest audio, and the user is told.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from app.audio_queue import AudioQueue, QueueClosed
+from app.engine.base import CaptionStream, Engine
+from app.engine.pacing import RealtimeMeter, should_skip_to_live
+from app.events import MODEL_RATE, AudioBlock, CaptionEvent, Notice, Severity, WorkerStatus
+from model import TokenEvent
+
+MAX_FAILURES_IN_A_ROW = 3
+
+
+@dataclass
+class _Stream:
+    """The worker's bookkeeping for one source; only the worker thread touches it."""
+
+    source_id: str
+    stream: CaptionStream | None = None
+    offset_s: float = 0.0  # where the current stream's audio starts on the source's timeline
+    fed_s: float = 0.0  # end of the last audio fed, on the source's timeline
+
+    @property
+    def decoded_s(self) -> float:
+        if self.stream is None:
+            return self.fed_s
+        return self.offset_s + self.stream.decoded_seconds
+
+
+class InferenceWorker(QThread):
+    caption = Signal(object)  # CaptionEvent
+    status = Signal(object)  # WorkerStatus
+    notice = Signal(object)  # Notice
+
+    def __init__(
+        self,
+        engine: Engine,
+        queue: AudioQueue,
+        source_ids: Sequence[str],
+        *,
+        delay_ms: int = 480,
+        lag_ceiling_s: float = 3.0,
+        parent=None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("inference-worker")
+        self._engine = engine
+        self._queue = queue
+        self._streams = {sid: _Stream(sid) for sid in source_ids}
+        self._lock = threading.Lock()  # guards the requests below, set from the GUI thread
+        self._delay_ms = delay_ms
+        self._pending_delay: int | None = None
+        self._flush_on_stop = True
+        self._stop = threading.Event()
+        self._lag_ceiling_s = lag_ceiling_s
+        self._meters = {sid: RealtimeMeter() for sid in source_ids}
+        self._failures = 0
+
+    # -- requests from other threads -------------------------------------------------------------------------
+    def stop(self, *, flush: bool = True) -> None:
+        """Finish promptly; with ``flush`` the streams decode the audio they already have before ending."""
+        with self._lock:
+            self._flush_on_stop = flush
+        self._stop.set()
+        self._queue.close()
+
+    def set_delay(self, delay_ms: int) -> None:
+        """Use another delay: the current streams are finished and new ones start with the next audio."""
+        with self._lock:
+            self._pending_delay = delay_ms
+
+    @property
+    def lag_ceiling_s(self) -> float:
+        return self._lag_ceiling_s
+
+    @property
+    def delay_ms(self) -> int:
+        with self._lock:
+            return self._delay_ms
+
+    def _flushing(self) -> bool:
+        with self._lock:
+            return self._flush_on_stop
+
+    # -- the thread --------------------------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            while True:
+                try:
+                    blocks = self._queue.get_all()  # stop() closes the queue, which wakes this at once
+                except QueueClosed:
+                    break  # closed and drained: with flush, everything captured has been fed
+                self._apply_delay_change()
+                for source_id, start_s, samples in _group(blocks):
+                    if self._stop.is_set() and not self._flushing():
+                        break
+                    if source_id in self._streams:
+                        self._process(self._streams[source_id], start_s, samples)
+                if self._stop.is_set() and not self._flushing():
+                    break
+            if self._flushing():
+                for state in self._streams.values():
+                    self._finish(state)
+        finally:
+            for state in self._streams.values():
+                state.stream = None
+            self._engine.release_memory()
+
+    def _apply_delay_change(self) -> None:
+        with self._lock:
+            new, self._pending_delay = self._pending_delay, None
+        if new is None or new == self._delay_ms:
+            return
+        for state in self._streams.values():
+            self._finish(state)
+        with self._lock:
+            self._delay_ms = new
+        self.notice.emit(Notice(Severity.INFO, f"Caption delay is now {new} ms."))
+
+    def _process(self, state: _Stream, start_s: float, samples: np.ndarray) -> None:
+        dropped = self._queue.take_dropped(state.source_id)
+        captured = self._queue.captured_s(state.source_id)
+        lag = captured - state.decoded_s
+        if state.stream is not None and (dropped > 0 or should_skip_to_live(lag, self._lag_ceiling_s)):
+            state.stream = None  # dropped without finishing: finishing would cost more time we do not have
+            self._engine.release_memory()
+            self._meters[state.source_id].reset()
+            skipped = max(lag, dropped)
+            self.notice.emit(Notice(
+                Severity.WARNING,
+                f"Captions fell {skipped:.1f} s behind the audio; they skipped ahead to what is being said now.",
+                state.source_id,
+            ))
+            keep = min(samples.size, int(0.5 * MODEL_RATE))  # restart with the newest half second
+            start_s += (samples.size - keep) / MODEL_RATE
+            samples = samples[samples.size - keep :]
+        if state.stream is None:
+            try:
+                state.stream = self._engine.open_stream(self._delay_ms)
+            except Exception as exc:  # noqa: BLE001 — reported to the user, the worker carries on
+                self._fail(state, f"The caption engine could not start: {exc}")
+                return
+            state.offset_s = start_s
+        t0 = time.perf_counter()
+        try:
+            events = state.stream.feed(samples, MODEL_RATE)
+        except Exception as exc:  # noqa: BLE001 — e.g. out of GPU memory; audio is not lost, captions restart
+            self._fail(state, f"The caption engine failed and restarts: {exc}")
+            return
+        compute = time.perf_counter() - t0
+        self._failures = 0
+        state.fed_s = start_s + samples.size / MODEL_RATE
+        meter = self._meters[state.source_id]
+        meter.add(compute, samples.size / MODEL_RATE)
+        self._emit_captions(state, events, final=False)
+        self.status.emit(WorkerStatus(
+            source_id=state.source_id,
+            captured_s=self._queue.captured_s(state.source_id),
+            decoded_s=state.decoded_s,
+            step_ms=1000.0 * compute / len(events) if events else 0.0,
+            realtime_factor=meter.factor,
+            device=self._engine.device_name,
+            delay_ms=self._delay_ms,
+        ))
+
+    def _finish(self, state: _Stream) -> None:
+        if state.stream is None:
+            return
+        try:
+            events = state.stream.finish()
+        except Exception as exc:  # noqa: BLE001
+            self._fail(state, f"The caption engine failed while finishing: {exc}")
+            return
+        self._emit_captions(state, events, final=True)
+        state.stream = None
+
+    def _emit_captions(self, state: _Stream, events: Sequence[TokenEvent], *, final: bool) -> None:
+        if not events and not final:
+            return
+        text = "".join(e.text for e in events)
+        start = state.offset_s + (events[0].start_s if events else state.decoded_s - state.offset_s)
+        end = state.offset_s + (events[-1].end_s if events else state.decoded_s - state.offset_s)
+        self.caption.emit(CaptionEvent(state.source_id, text, tuple(e.token_id for e in events), start, end, final))
+
+    def _fail(self, state: _Stream, message: str) -> None:
+        state.stream = None
+        self._engine.release_memory()
+        self._failures += 1
+        if self._failures >= MAX_FAILURES_IN_A_ROW:
+            self.notice.emit(Notice(Severity.ERROR, message + " Live captions stopped after repeated failures.",
+                                    state.source_id))
+            self._stop.set()
+            self._queue.close()
+            with self._lock:
+                self._flush_on_stop = False
+            return
+        self.notice.emit(Notice(Severity.ERROR, message, state.source_id))
+
+
+def _group(blocks: Sequence[AudioBlock]) -> list[tuple[str, float, np.ndarray]]:
+    """Pending blocks joined per source (in order): one feed per source per batch."""
+    by_source: dict[str, list[AudioBlock]] = {}
+    for block in blocks:
+        by_source.setdefault(block.source_id, []).append(block)
+    return [
+        (sid, parts[0].start_s, np.concatenate([b.samples for b in parts]) if len(parts) > 1 else parts[0].samples)
+        for sid, parts in by_source.items()
+    ]

@@ -1,0 +1,144 @@
+"""The live transcript: caption events from one or more sources gathered into timestamped lines (no Qt).
+
+Text arrives token by token. Each event either extends the newest line or starts a new one, so the cost of an event
+does not grow with the length of the session; every line is kept, because the user scrolls back through them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from app.events import CaptionEvent
+
+PAUSE_S = 1.5  # a gap this long between a source's events always starts a new line
+SENTENCE_PAUSE_S = 0.4  # after a sentence end, a shorter gap is enough
+MAX_LINE_CHARS = 200  # past this, the next word starts a new line
+HARD_LINE_CHARS = 300  # languages written without spaces have no word border; break anyway
+SENTENCE_ENDS = (".", "?", "!", "。", "？", "！")
+
+
+@dataclass(slots=True)
+class TranscriptLine:
+    """One line of the transcript; ``text`` and ``end_s`` grow while it is the newest line."""
+
+    index: int
+    source_id: str
+    label: str
+    start_s: float
+    end_s: float
+    text: str
+
+
+class ChangeKind(str, Enum):
+    APPENDED = "appended"  # a new line was added at the end
+    UPDATED = "updated"  # text was added to the newest line
+
+
+@dataclass(frozen=True)
+class LineChange:
+    """What ``LiveTranscript.add`` did, so a view can make the same edit: ``text`` is what was added to line ``index``.
+
+    For an appended line ``text`` is the line's whole text so far.
+    """
+
+    kind: ChangeKind
+    index: int
+    text: str
+
+
+def format_timestamp(seconds: float) -> str:
+    """``hh:mm:ss`` for a time in seconds (negative times show as 00:00:00)."""
+    total = max(0, int(seconds))
+    return f"{total // 3600:02d}:{total // 60 % 60:02d}:{total % 60:02d}"
+
+
+def line_prefix(line: TranscriptLine) -> str:
+    """What is shown before a line's text: ``[hh:mm:ss] Label: `` (no label part when the label is empty)."""
+    stamp = f"[{format_timestamp(line.start_s)}] "
+    return f"{stamp}{line.label}: " if line.label else stamp
+
+
+def match_spans(text: str, query: str) -> list[tuple[int, int]]:
+    """Start and end offsets of every case-insensitive occurrence of ``query`` in ``text``."""
+    if not query:
+        return []
+    return [m.span() for m in re.finditer(re.escape(query), text, re.IGNORECASE)]
+
+
+class LiveTranscript:
+    """Caption events gathered into lines; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._lines: list[TranscriptLine] = []
+        self._closed: set[str] = set()  # sources whose stream ended: their next text starts a new line
+
+    @property
+    def lines(self) -> list[TranscriptLine]:
+        """All lines, oldest first; ``lines[i].index == i``. Do not modify."""
+        return self._lines
+
+    def add(self, event: CaptionEvent, label: str = "") -> list[LineChange]:
+        """Take one event; returns the changes made to the lines (none for events without text)."""
+        changes: list[LineChange] = []
+        if event.text:
+            for piece in _pieces(event.text):
+                self._add_piece(event, piece, label, changes)
+        if event.final:
+            self._closed.add(event.source_id)
+        return changes
+
+    def clear(self) -> None:
+        """Forget all lines."""
+        self._lines.clear()
+        self._closed.clear()
+
+    def search(self, query: str) -> list[int]:
+        """Indices of the lines containing ``query`` (case-insensitive); [] for an empty query."""
+        if not query:
+            return []
+        pattern = re.compile(re.escape(query), re.IGNORECASE)
+        return [line.index for line in self._lines if pattern.search(line.text)]
+
+    def text_with_timestamps(self) -> str:
+        """The whole transcript as text, one ``[hh:mm:ss] Label: text`` line per line, for the clipboard."""
+        return "\n".join(line_prefix(line) + line.text for line in self._lines)
+
+    def _add_piece(self, event: CaptionEvent, piece: str, label: str, changes: list[LineChange]) -> None:
+        last = self._lines[-1] if self._lines else None
+        if last is None or self._starts_new_line(last, event, piece):
+            text = piece.lstrip()
+            if not text:  # whitespace never opens a line
+                return
+            self._closed.discard(event.source_id)
+            line = TranscriptLine(len(self._lines), event.source_id, label, event.start_s, event.end_s, text)
+            self._lines.append(line)
+            changes.append(LineChange(ChangeKind.APPENDED, line.index, text))
+            return
+        last.text += piece
+        last.end_s = max(last.end_s, event.end_s)
+        if changes and changes[-1].index == last.index:  # several pieces of one event: report one change
+            prev = changes[-1]
+            changes[-1] = LineChange(prev.kind, prev.index, prev.text + piece)
+        else:
+            changes.append(LineChange(ChangeKind.UPDATED, last.index, piece))
+
+    def _starts_new_line(self, last: TranscriptLine, event: CaptionEvent, piece: str) -> bool:
+        if event.source_id != last.source_id or event.source_id in self._closed:
+            return True
+        gap = event.start_s - last.end_s
+        if gap >= PAUSE_S:
+            return True
+        if gap >= SENTENCE_PAUSE_S and last.text.rstrip().endswith(SENTENCE_ENDS):
+            return True
+        if len(last.text) >= HARD_LINE_CHARS:
+            return True
+        return len(last.text) >= MAX_LINE_CHARS and piece[:1].isspace()
+
+
+def _pieces(text: str) -> list[str]:
+    """``text`` cut before each word, so one long event can still be broken at a word border."""
+    if len(text) <= 32:  # tokens are taken whole: a line overshoots MAX_LINE_CHARS by at most this much
+        return [text]
+    return [p for p in re.findall(r"\s*\S*", text) if p]

@@ -1,0 +1,190 @@
+import dataclasses
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QLineEdit
+
+from app.captions.style import MAX_FONT_SIZE, MIN_FONT_SIZE, CaptionStyle
+from app.events import AudioSource, SourceKind
+from app.settings import AudioSettings, ModelSettings, Settings
+from app.ui.settings_dialog import SettingsDialog, device_choices
+from tests.app.ui.accessibility import controls, unnamed_controls, unreachable_by_tab
+
+SOURCES = [
+    AudioSource("mic", SourceKind.MICROPHONE, "Built-in Microphone"),
+    AudioSource("sys", SourceKind.SYSTEM, "Speakers (monitor)", label="Others"),
+    AudioSource("usb", SourceKind.MICROPHONE, "USB Headset"),
+]
+
+
+@pytest.fixture
+def make(qtbot):
+    def make(settings: Settings | None = None, sources=SOURCES, cuda=("NVIDIA H100",)) -> SettingsDialog:
+        dialog = SettingsDialog(settings or Settings(), list(sources), cuda_devices=list(cuda))
+        qtbot.addWidget(dialog)
+        return dialog
+
+    return make
+
+
+def test_unedited_dialog_returns_the_same_settings(make):
+    settings = Settings(
+        audio=AudioSettings(("sys",), {"sys": "Them", "gone": "Old"}),
+        captions=CaptionStyle(font_family="A Font Nobody Has", font_size=40, lines=3),
+        model=ModelSettings(source="/models/x", offline=True, device="cuda:0", delay_ms=960, lag_ceiling_s=5.0),
+    )
+    assert make(settings).result_settings() == settings
+
+
+def test_editing_caption_fields_changes_the_result(make):
+    d = make()
+    page = d.captions_page
+    page.font_combo.setCurrentFont(QFont("DejaVu Serif"))
+    page.size_spin.setValue(36)
+    page.text_color.edit.setText("#ffff00")
+    page.background_color.edit.setText("#102030")
+    page.opacity_slider.setValue(65)
+    page.outline_box.setChecked(False)
+    page.lines_spin.setValue(3)
+    page.length_spin.setValue(60)
+    page.fade_spin.setValue(0.0)
+    style = d.result_settings().captions
+    assert style.font_family == page.font_combo.currentFont().family()
+    assert (style.font_size, style.text_color, style.background_color) == (36, "#ffff00", "#102030")
+    assert style.background_opacity == pytest.approx(0.65)
+    assert (style.outline, style.lines, style.max_line_chars, style.fade_after_s) == (False, 3, 60, 0.0)
+    assert page.opacity_label.text() == "65 %"
+    assert page.fade_spin.text() == "Never"
+    assert (page.size_spin.minimum(), page.size_spin.maximum()) == (MIN_FONT_SIZE, MAX_FONT_SIZE)
+
+
+def test_preview_follows_the_style(make):
+    d = make()
+    d.captions_page.text_color.edit.setText("#00ff00")
+    assert d.captions_page.preview.shown_style().text_color == "#00ff00"
+    d.captions_page.text_color.edit.setText("#00f")  # not a colour yet: the preview keeps the last one
+    assert d.captions_page.preview.shown_style().text_color == "#00ff00"
+
+
+def test_contrast_warning_appears_for_poor_colours_and_goes_for_good_ones(make):
+    d = make()
+    page = d.captions_page
+    assert page.contrast_label.isHidden()
+    page.text_color.edit.setText("#777777")
+    page.background_color.edit.setText("#666666")
+    assert not page.contrast_label.isHidden()
+    assert "contrast" in page.contrast_label.text().lower()
+    assert d.ok_button().isEnabled()  # a warning, not an error
+    page.text_color.edit.setText("#ffffff")
+    page.background_color.edit.setText("#000000")
+    page.opacity_slider.setValue(20)  # white text over a faint box on a white desktop
+    assert not page.contrast_label.isHidden()
+    page.opacity_slider.setValue(100)
+    assert page.contrast_label.isHidden()
+
+
+def test_ok_is_disabled_and_problems_shown_while_values_are_invalid(make):
+    d = make()
+    assert d.ok_button().isEnabled() and d.problems_label.isHidden()
+    d.captions_page.background_color.edit.setText("#12")
+    assert not d.ok_button().isEnabled()
+    assert not d.problems_label.isHidden()
+    assert "background color" in d.problems_label.text()
+    d.captions_page.background_color.edit.setText("#123456")
+    assert d.ok_button().isEnabled() and d.problems_label.isHidden()
+    d.model_page.delay_spin.setValue(500)  # typed in: not a multiple of 80
+    assert not d.ok_button().isEnabled()
+    assert "delay" in d.problems_label.text()
+
+
+def test_audio_sources_up_to_two_with_labels(make):
+    d = make()
+    boxes, edits = d.audio_page.boxes, d.audio_page.label_edits
+    assert edits["sys"].text() == "Others"  # the source's own label is the default
+    boxes["mic"].setChecked(True)
+    boxes["sys"].setChecked(True)
+    assert not boxes["usb"].isEnabled()  # a third cannot be checked
+    assert d.result_settings().audio == AudioSettings(("mic", "sys"), {})  # default labels are not saved
+    edits["mic"].setText("You")
+    edits["sys"].setText("Them")
+    audio = d.result_settings().audio
+    assert audio.source_ids == ("mic", "sys")
+    assert audio.labels == {"mic": "You", "sys": "Them"}
+    boxes["mic"].setChecked(False)
+    assert boxes["usb"].isEnabled()
+
+
+def test_clearing_a_saved_label_removes_it(make):
+    d = make(Settings(audio=AudioSettings(("mic",), {"mic": "Me", "usb": "Spare"})))
+    d.audio_page.label_edits["mic"].setText("")
+    assert d.result_settings().audio.labels == {"usb": "Spare"}
+
+
+def test_a_chosen_source_that_is_gone_is_listed_and_can_be_unchecked(make):
+    d = make(Settings(audio=AudioSettings(("gone",), {"gone": "Old"})))
+    box = d.audio_page.boxes["gone"]
+    assert box.isChecked() and "not available" in box.text()
+    assert d.audio_page.label_edits["gone"].text() == "Old"
+    box.setChecked(False)
+    assert d.result_settings().audio.source_ids == ()
+
+
+def test_model_fields_and_setup_signal(make, qtbot):
+    d = make(cuda=["GPU A", "GPU B"])
+    page = d.model_page
+    page.source_edit.setText(" org/model ")
+    page.offline_box.setChecked(True)
+    page.device_combo.setCurrentIndex(page.device_combo.findData("cuda:1"))
+    page.delay_spin.setValue(1200)
+    page.lag_spin.setValue(10.0)
+    assert d.result_settings().model == ModelSettings("org/model", True, "cuda:1", 1200, 10.0)
+    assert page.delay_spin.singleStep() == 80
+    assert (page.delay_spin.minimum(), page.delay_spin.maximum()) == (80, 2400)
+    with qtbot.waitSignal(d.modelSetupRequested, timeout=1000):
+        qtbot.mouseClick(page.setup_button, Qt.MouseButton.LeftButton)
+    d.set_model_source("/opt/models/voxtral")
+    assert d.result_settings().model.source == "/opt/models/voxtral"
+
+
+def test_device_choices():
+    assert device_choices([], "") == [("Automatic (GPU when available)", ""), ("CPU", "cpu")]
+    assert device_choices(["H100"], "cpu")[2] == ("CUDA 0: H100", "cuda:0")
+    assert device_choices([], "cuda:3")[-1] == ("cuda:3 (not found)", "cuda:3")
+    assert device_choices(["H100"], "cuda")[-1] == ("CUDA (first GPU)", "cuda")
+
+
+def test_ok_accepts_with_the_edited_settings_and_cancel_rejects(make, qtbot):
+    d = make()
+    d.captions_page.size_spin.setValue(50)
+    with qtbot.waitSignal(d.accepted, timeout=1000):
+        qtbot.mouseClick(d.ok_button(), Qt.MouseButton.LeftButton)
+    assert d.result() == QDialog.DialogCode.Accepted
+    assert d.result_settings() == dataclasses.replace(Settings(), captions=CaptionStyle(font_size=50))
+    d = make()
+    with qtbot.waitSignal(d.rejected, timeout=1000):
+        qtbot.mouseClick(d.buttons.button(QDialogButtonBox.StandardButton.Cancel), Qt.MouseButton.LeftButton)
+
+
+def test_every_control_has_an_accessible_name(make):
+    d = make(Settings(audio=AudioSettings(("gone",))))
+    assert len(controls(d)) > 20
+    assert unnamed_controls(d) == []
+
+
+def test_the_helper_reports_unnamed_controls(make):
+    d = make()
+    QLineEdit(d.audio_page)  # no name, no buddy label
+    QComboBox(d.audio_page).addItem("a value is not a name")
+    assert sorted(unnamed_controls(d)) == ["QComboBox ''", "QLineEdit ''"]
+
+
+@pytest.mark.parametrize("tab", [0, 1, 2])
+def test_tab_reaches_every_control(make, qtbot, tab):
+    d = make()
+    d.show()
+    qtbot.waitExposed(d)
+    d.activateWindow()
+    qtbot.waitUntil(d.isActiveWindow)
+    d.tabs.setCurrentIndex(tab)
+    assert unreachable_by_tab(qtbot, d, d.tabs.tabBar()) == []

@@ -1,0 +1,162 @@
+from app.events import CaptionEvent
+from app.transcript import (
+    MAX_LINE_CHARS,
+    ChangeKind,
+    LineChange,
+    LiveTranscript,
+    format_timestamp,
+    line_prefix,
+    match_spans,
+)
+
+
+def ev(text: str, start: float, source: str = "mic", end: float | None = None, final: bool = False) -> CaptionEvent:
+    return CaptionEvent(source, text, (), start, start + 0.08 if end is None else end, final)
+
+
+def feed(t: LiveTranscript, tokens: list[str], start: float, source: str = "mic", label: str = "") -> float:
+    """Tokens 80 ms apart; returns the time after the last one."""
+    for tok in tokens:
+        t.add(ev(tok, start, source), label)
+        start += 0.08
+    return start
+
+
+def texts(t: LiveTranscript) -> list[str]:
+    return [line.text for line in t.lines]
+
+
+def test_tokens_of_one_source_build_one_line_with_times():
+    t = LiveTranscript()
+    assert t.add(ev("Hello", 1.0), "You") == [LineChange(ChangeKind.APPENDED, 0, "Hello")]
+    assert t.add(ev(" there", 1.08), "You") == [LineChange(ChangeKind.UPDATED, 0, " there")]
+    (line,) = t.lines
+    assert (line.index, line.source_id, line.label, line.text) == (0, "mic", "You", "Hello there")
+    assert line.start_s == 1.0
+    assert abs(line.end_s - 1.16) < 1e-9
+
+
+def test_events_without_text_change_nothing_and_do_not_bridge_a_pause():
+    t = LiveTranscript()
+    t.add(ev("One", 0.0))
+    for i in range(30):  # control-token steps through a silence
+        assert t.add(ev("", 0.08 * (i + 1))) == []
+    t.add(ev(" two", 2.5))
+    assert texts(t) == ["One", "two"]
+
+
+def test_source_change_starts_a_new_line():
+    t = LiveTranscript()
+    feed(t, ["Hi", " all"], 0.0, "mic", "You")
+    changes = t.add(ev(" Hey", 0.2, "sys"), "Others")
+    assert changes == [LineChange(ChangeKind.APPENDED, 1, "Hey")]  # leading space dropped
+    t.add(ev(" again", 0.3, "mic"), "You")
+    assert texts(t) == ["Hi all", "Hey", "again"]
+    assert [line.label for line in t.lines] == ["You", "Others", "You"]
+
+
+def test_long_pause_starts_a_new_line_short_pause_does_not():
+    t = LiveTranscript()
+    feed(t, ["so", " we"], 0.0)
+    t.add(ev(" wait", 1.0))  # 0.84 s gap, no sentence end
+    t.add(ev(" then", 1.08 + 1.5))  # exactly the pause
+    assert texts(t) == ["so we wait", "then"]
+    assert t.lines[1].start_s == 2.58
+
+
+def test_sentence_end_followed_by_a_pause_starts_a_new_line():
+    t = LiveTranscript()
+    end = feed(t, ["It", " works", "."], 0.0)
+    t.add(ev(" Next", end + 0.5))
+    assert texts(t) == ["It works.", "Next"]
+
+
+def test_sentence_end_without_a_pause_stays_on_the_line():
+    t = LiveTranscript()
+    end = feed(t, ["Pi", " is", " 3", "."], 0.0)
+    feed(t, ["14", " roughly", "!"], end)
+    t.add(ev(" Really", end + 0.24 + 0.1))
+    assert texts(t) == ["Pi is 3.14 roughly! Really"]
+
+
+def test_long_line_breaks_at_a_word_border():
+    t = LiveTranscript()
+    words = ["word"] + [" word"] * 60
+    feed(t, words, 0.0)
+    assert len(t.lines) > 1
+    for line in t.lines[:-1]:
+        assert MAX_LINE_CHARS <= len(line.text) < MAX_LINE_CHARS + 5
+        assert not line.text.startswith(" ")
+    assert " ".join(texts(t)) == "".join(words)
+
+
+def test_long_line_does_not_break_inside_a_word():
+    t = LiveTranscript()
+    feed(t, ["a"] + [" b"] * 100, 0.0)  # 201 chars
+    t.add(ev("cd", 8.1))  # continues the word "b": no border
+    assert t.lines[0].text.endswith(" bcd")
+    assert len(t.lines) == 1
+
+
+def test_one_long_event_is_split_at_word_borders():
+    t = LiveTranscript()
+    text = " ".join(f"w{i:03d}" for i in range(100))  # 499 chars
+    changes = t.add(ev(text, 0.0, end=30.0))
+    assert [c.kind for c in changes] == [ChangeKind.APPENDED] * len(t.lines)
+    assert len(t.lines) == 3
+    assert [c.text for c in changes] == texts(t)
+    assert " ".join(texts(t)) == text
+
+
+def test_text_without_spaces_still_breaks():
+    t = LiveTranscript()
+    feed(t, ["字"] * 700, 0.0)
+    assert max(len(line) for line in texts(t)) <= 300
+    assert "".join(texts(t)) == "字" * 700
+
+
+def test_final_event_closes_the_line():
+    t = LiveTranscript()
+    t.add(ev("Bye", 0.0, final=True))
+    t.add(ev(" hello", 0.1))
+    assert texts(t) == ["Bye", "hello"]
+
+
+def test_lines_keep_their_index_and_clear_forgets_them():
+    t = LiveTranscript()
+    for i in range(5):
+        t.add(ev(f"line {i}", i * 2.0))
+    assert [line.index for line in t.lines] == list(range(5))
+    t.clear()
+    assert t.lines == []
+    assert t.add(ev("again", 0.0))[0] == LineChange(ChangeKind.APPENDED, 0, "again")
+
+
+def test_format_timestamp():
+    assert format_timestamp(0) == "00:00:00"
+    assert format_timestamp(62.9) == "00:01:02"
+    assert format_timestamp(3 * 3600 + 5 * 60 + 7) == "03:05:07"
+    assert format_timestamp(-1.0) == "00:00:00"
+
+
+def test_search_is_case_insensitive_and_returns_line_indices():
+    t = LiveTranscript()
+    t.add(ev("The Budget is fine", 0.0), "You")
+    t.add(ev("no numbers here", 5.0), "You")
+    t.add(ev("budget? BUDGET!", 10.0), "You")
+    assert t.search("budget") == [0, 2]
+    assert t.search("NUMBERS") == [1]
+    assert t.search("missing") == []
+    assert t.search("") == []
+    assert t.search("a.c") == []  # the query is literal text, not a pattern
+    assert match_spans("budget? BUDGET!", "budget") == [(0, 6), (8, 14)]
+
+
+def test_text_with_timestamps():
+    t = LiveTranscript()
+    t.add(ev("Hello", 62.0, "mic"), "You")
+    t.add(ev("Hi", 3725.0, "sys"), "Others")
+    t.add(ev("no label", 3730.0, "file"))
+    assert t.text_with_timestamps() == "[00:01:02] You: Hello\n[01:02:05] Others: Hi\n[01:02:10] no label"
+    assert line_prefix(t.lines[0]) == "[00:01:02] You: "
+    assert LiveTranscript().text_with_timestamps() == ""

@@ -102,6 +102,8 @@ class StreamingSession:
 
     def _push(self, samples: np.ndarray, *, real: bool = True) -> None:
         if samples.size:
+            if not samples.flags.writeable:  # callers may hand over read-only views; torch wants its own memory
+                samples = samples.copy()
             self._core.push(torch.from_numpy(samples)[None])
             if real:
                 self._samples += samples.size

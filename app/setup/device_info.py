@@ -1,0 +1,133 @@
+"""Which device the model will run on, whether it can keep up with live speech there, and a measurement of it.
+
+Plain Python (no Qt): the setup dialog shows :func:`describe_device` before anything is loaded, and the loader runs
+:func:`measure_speed` on the loaded model so that the program can say what it measured, not only what it guesses.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from model.realtime.model import RealtimeModel
+
+# The full-size realtime model in bf16 takes about 9 GB for its weights; with the caches of a live stream and room for
+# other programs, 16 GB is what keeps a GPU from running short.
+MIN_GPU_MEMORY_GB = 16.0
+_STEP_S = 0.08  # one decoder position of the realtime model
+_KEEPS_UP = "A CUDA GPU with 16 GB or more keeps up."
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """Where the model runs. ``suitable`` means live captions at full model size can keep up with speech there."""
+
+    kind: Literal["cuda", "cpu"]
+    name: str
+    memory_gb: float | None  # GPU memory; None on the CPU
+    suitable: bool
+    reason: str  # one or two plain sentences on what this means for live captions
+
+    def summary(self) -> str:
+        """One line for the setup dialog: 'GPU: NVIDIA … · 80 GB' or 'CPU only: live captions will lag …'."""
+        if self.kind == "cuda":
+            line = f"GPU: {self.name} · {self.memory_gb:.0f} GB"
+            return line if self.suitable else f"{line}. {self.reason}"
+        return f"CPU only ({self.name}): {self.reason}"
+
+
+def describe_device(device: str = "") -> DeviceInfo:
+    """The device that ``device`` ("" for the best available, "cpu", "cuda", "cuda:N") picks, as the loader picks it."""
+    wants_cuda = device == "" or device.startswith("cuda")
+    if wants_cuda and torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(torch.device(device or "cuda").index or 0)
+        memory = props.total_memory / 1e9
+        if memory >= MIN_GPU_MEMORY_GB:
+            return DeviceInfo("cuda", props.name, memory, True, "Live captions keep up with speech on this GPU.")
+        reason = (
+            f"This GPU has {memory:.0f} GB of memory; the full model needs about {MIN_GPU_MEMORY_GB:.0f} GB to run "
+            "live, so live captions will lag on this machine (or the model may not fit)."
+        )
+        return DeviceInfo("cuda", props.name, memory, False, reason)
+    if device.startswith("cuda"):
+        why = "A CUDA GPU is set in the settings, but PyTorch sees none, so the model runs on the CPU"
+    elif device == "":
+        why = "No CUDA GPU was found, so the model runs on the CPU"
+    else:
+        why = "The settings say to run on the CPU"
+    reason = f"{why}, where live captions will lag behind speech and skip ahead. {_KEEPS_UP}"
+    return DeviceInfo("cpu", _cpu_name(), None, False, reason)
+
+
+@dataclass(frozen=True)
+class SpeedReport:
+    """What one timed live stream measured. ``real_time_factor`` is compute time / audio time (below 1 keeps up)."""
+
+    device: str  # "CPU" or the GPU's name
+    steps: int
+    step_s: float  # mean compute time of one 80 ms step
+    real_time_factor: float
+
+    @property
+    def keeps_up(self) -> bool:
+        return self.real_time_factor < 1.0
+
+    def message(self) -> str:
+        """The measurement in plain words, with what it means for live captions."""
+        step_ms = self.step_s * 1000
+        head = f"Measured on {self.device}: each {_STEP_S * 1000:.0f} ms step takes {step_ms:.0f} ms"
+        if self.keeps_up:
+            return f"{head} ({1 / self.real_time_factor:.1f}× faster than real time); live captions keep up."
+        return (
+            f"{head} ({self.real_time_factor:.1f}× slower than real time); live captions will lag and skip ahead. "
+            f"{_KEEPS_UP}"
+        )
+
+
+def measure_speed(model: RealtimeModel, seconds: float = 2.0, budget_s: float = 15.0) -> SpeedReport:
+    """Time a real live stream of ``seconds`` of quiet noise, fed in 80 ms blocks as the microphone delivers it.
+
+    The first blocks, until the decoder has filled its prompt and produces a token per block, are fed untimed: they
+    cost more once and are not what a running stream costs. Timing stops early once the timed blocks have taken
+    ``budget_s`` (a slow CPU): a few steps already show how slow it is, and the user is waiting.
+    """
+    stream = model.stream(delay_ms=480)
+    block = model.config.samples_per_token
+    rng = np.random.default_rng(0)
+    sync = torch.cuda.synchronize if model.device.type == "cuda" else (lambda: None)
+    for _ in range(model.config.delay_tokens(480) + 2):
+        stream.feed(_noise(rng, block))
+    sync()
+    planned = max(1, round(seconds / _STEP_S))
+    steps, compute = 0, 0.0
+    while steps == 0 or (steps < planned and compute < budget_s):
+        audio = _noise(rng, block)
+        start = time.perf_counter()
+        stream.feed(audio)
+        sync()
+        compute += time.perf_counter() - start
+        steps += 1
+    name = "CPU" if model.device.type == "cpu" else torch.cuda.get_device_name(model.device)
+    audio_s = steps * block / model.sample_rate
+    return SpeedReport(device=name, steps=steps, step_s=compute / steps, real_time_factor=compute / audio_s)
+
+
+def _noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    return (rng.standard_normal(n) * 1e-3).astype(np.float32)  # a quiet room rather than digital silence
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown processor"

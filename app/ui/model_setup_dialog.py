@@ -1,0 +1,314 @@
+"""The first-run (and settings) dialog that chooses where the speech model comes from and brings it into memory.
+
+Thin: what a folder must hold, the download and its numbers live in :mod:`app.setup.model_source`; the work runs on
+:class:`app.setup.loader.ModelLoader`'s thread; this dialog only shows them.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAccessible, QAccessibleEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.settings import DEFAULT_REALTIME_MODEL, ModelSettings
+from app.setup.device_info import SpeedReport, describe_device
+from app.setup.loader import DOWNLOADING, ModelLoader
+from app.setup.model_source import DownloadStatus, check_local_folder, find_cached, format_size
+from model import RealtimeModel
+from model.hub import looks_like_repo_id
+
+_BAR_STEPS = 1000
+CANCELLED = (
+    "Download cancelled. What was downloaded so far is kept: the next download continues where this one stopped."
+)
+READY = "The model is loaded and ready."
+
+
+class ModelSetupDialog(QDialog):
+    """Choose "download from Hugging Face" (repo id) or "a folder on this computer", then download and load it.
+
+    Accepted once a model is loaded (``loaded_model()``); ``chosen_source()`` and ``offline()`` are what to save.
+    """
+
+    def __init__(
+        self,
+        settings: ModelSettings | None = None,
+        parent: QWidget | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+        measure_seconds: float | None = 2.0,
+    ) -> None:
+        super().__init__(parent)
+        settings = settings if settings is not None else ModelSettings()
+        self._device = settings.device
+        self._cache_dir = cache_dir
+        self._measure_seconds = measure_seconds
+        self._loader: ModelLoader | None = None
+        self._running = False
+        self._stage = ""
+        self._model: RealtimeModel | None = None
+        self._source = ""
+        self.setWindowTitle("Speech model")
+
+        self._hub_choice = QRadioButton("Download from &Hugging Face")
+        self._repo = QLineEdit()
+        self._repo_label = QLabel("&Repository id:")
+        self._size = QLabel()
+        self._folder_choice = QRadioButton("Use a &folder on this computer")
+        self._path = QLineEdit()
+        self._path.setPlaceholderText("A folder with consolidated.safetensors, params.json and tekken.json")
+        self._path_label = QLabel("Folder &path:")
+        self._browse = QPushButton("&Browse…")
+        self._offline = QCheckBox("&Offline mode: never contact the hub, use only what is on this computer")
+        self._device_line = QLabel(describe_device(self._device).summary())
+        self._measured = QLabel()
+        self._bar = QProgressBar()
+        self._bar.setRange(0, _BAR_STEPS)
+        self._bar.setValue(0)
+        self._status = QLabel()
+        self._error = QLabel()
+        self._error.setStyleSheet("color: #b00020; font-weight: bold;")
+        self._start = QPushButton("&Download")
+        self._cancel = QPushButton("&Cancel download")
+        self._close = QPushButton("Clo&se")
+
+        self._repo_label.setBuddy(self._repo)
+        self._path_label.setBuddy(self._path)
+        for label in (self._size, self._device_line, self._measured, self._status, self._error):
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._name_controls()
+        self._lay_out()
+        self._set_tab_order()
+
+        source = settings.source.strip()
+        use_folder = bool(source) and not looks_like_repo_id(source)
+        self._repo.setText(DEFAULT_REALTIME_MODEL if use_folder or not source else source)
+        self._path.setText(source if use_folder else "")
+        (self._folder_choice if use_folder else self._hub_choice).setChecked(True)
+        self._offline.setChecked(settings.offline)
+
+        self._hub_choice.toggled.connect(self._update_controls)
+        self._repo.textChanged.connect(self._note_cached)
+        self._browse.clicked.connect(self._choose_folder)
+        self._start.clicked.connect(self._begin)
+        self._cancel.clicked.connect(self._cancel_clicked)
+        self._close.clicked.connect(self._finish)
+        self._show_error("")
+        self._note_cached()
+        self._set_running(False)
+
+    # Results -------------------------------------------------------------------------------------------------------
+
+    def chosen_source(self) -> str:
+        """The repo id or folder last started (the one loaded, once loaded); else what the chosen field holds."""
+        if self._source:
+            return self._source
+        return self._repo.text().strip() if self._hub_choice.isChecked() else self._path.text().strip()
+
+    def offline(self) -> bool:
+        return self._offline.isChecked()
+
+    def loaded_model(self) -> RealtimeModel | None:
+        return self._model
+
+    def done(self, result: int) -> None:
+        # A running thread must not outlive the dialog that owns it. A download stops within a network chunk;
+        # loading cannot be interrupted, so closing waits for it.
+        if self._loader is not None and self._loader.isRunning():
+            self._loader.cancel()
+            self._loader.wait()
+        super().done(result)
+
+    # Layout and accessibility ----------------------------------------------------------------------------------------
+
+    def _name_controls(self) -> None:
+        names = {
+            self._hub_choice: ("Download from Hugging Face", "Download the model from the Hugging Face hub"),
+            self._repo: ("Repository id", "The Hugging Face repository to download, as owner/name"),
+            self._size: ("Download size", ""),
+            self._folder_choice: ("Use a folder on this computer", "Load a model already saved in a folder"),
+            self._path: ("Model folder", "The folder that holds the model's files"),
+            self._browse: ("Browse for the model folder", ""),
+            self._offline: ("Offline mode", "Never contact the hub; use only what is on this computer"),
+            self._device_line: ("Device", "Where the model runs and whether live captions keep up there"),
+            self._measured: ("Measured speed", ""),
+            self._bar: ("Download progress", ""),
+            self._status: ("Status", ""),
+            self._error: ("Problem", "What went wrong and what to do"),
+            self._start: ("Start", "Download or load the chosen model"),
+            self._cancel: ("Cancel download", "Stop the download; what was fetched is kept for the next attempt"),
+            self._close: ("Close", ""),
+        }
+        for widget, (name, description) in names.items():
+            widget.setAccessibleName(name)
+            if description:
+                widget.setAccessibleDescription(description)
+
+    def _lay_out(self) -> None:
+        grid = QGridLayout()
+        grid.addWidget(self._hub_choice, 0, 0, 1, 3)
+        grid.addWidget(self._repo_label, 1, 0)
+        grid.addWidget(self._repo, 1, 1, 1, 2)
+        grid.addWidget(self._size, 2, 1, 1, 2)
+        grid.addWidget(self._folder_choice, 3, 0, 1, 3)
+        grid.addWidget(self._path_label, 4, 0)
+        grid.addWidget(self._path, 4, 1)
+        grid.addWidget(self._browse, 4, 2)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        for button in (self._start, self._cancel, self._close):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(grid)
+        for widget in (self._offline, self._device_line, self._measured, self._bar, self._status, self._error):
+            layout.addWidget(widget)
+        layout.addLayout(buttons)
+
+    def _set_tab_order(self) -> None:
+        order = [
+            self._hub_choice, self._repo, self._folder_choice, self._path, self._browse, self._offline,
+            self._start, self._cancel, self._close,
+        ]
+        for first, second in pairwise(order):
+            QWidget.setTabOrder(first, second)
+
+    # Reactions -----------------------------------------------------------------------------------------------------
+
+    def _update_controls(self) -> None:
+        running = self._running
+        hub = self._hub_choice.isChecked()
+        for widget in (self._repo_label, self._repo):
+            widget.setEnabled(hub and not running)
+        for widget in (self._path_label, self._path, self._browse):
+            widget.setEnabled(not hub and not running)
+        for widget in (self._hub_choice, self._folder_choice, self._offline):
+            widget.setEnabled(not running)
+        self._start.setText("&Download" if hub else "&Use folder")
+        self._start.setEnabled(not running)
+        self._cancel.setEnabled(running)
+
+    def _note_cached(self) -> None:
+        cached = find_cached(self._repo.text().strip(), self._cache_dir)
+        self._size.setText("Already on this computer: nothing to download." if cached is not None else "")
+
+    def _set_running(self, running: bool) -> None:
+        # Not QThread.isRunning(): the queued `finished` can arrive while the thread is still winding down.
+        self._running = running
+        self._update_controls()
+        ready = self._model is not None
+        self._start.setDefault(not ready)
+        self._close.setDefault(ready)
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose the model folder", self._path.text())
+        if folder:
+            self._path.setText(folder)
+
+    def _begin(self) -> None:
+        self._show_error("")
+        if self._hub_choice.isChecked():
+            source = self._repo.text().strip()
+            if not looks_like_repo_id(source):
+                self._show_error(f"'{source}' is not a Hugging Face repo id of the form owner/name.")
+                return
+        else:
+            source = self._path.text().strip()
+            problem = check_local_folder(source)
+            if problem is not None:
+                self._show_error(problem)
+                return
+        self._source = source
+        self._stage = ""
+        self._model = None
+        self._measured.setText("")
+        self._loader = ModelLoader(
+            source,
+            offline=self.offline(),
+            device=self._device,
+            cache_dir=self._cache_dir,
+            measure_seconds=self._measure_seconds,
+            parent=self,
+        )
+        self._loader.progress.connect(self._on_progress)
+        self._loader.stage.connect(self._on_stage)
+        self._loader.measured.connect(self._on_measured)
+        self._loader.loaded.connect(self._on_loaded)
+        self._loader.failed.connect(self._on_failed)
+        self._loader.cancelled.connect(self._on_cancelled)
+        self._loader.finished.connect(self._on_finished)
+        self._bar.setRange(0, _BAR_STEPS)
+        self._bar.setValue(0)
+        self._loader.start()
+        self._set_running(True)
+
+    def _cancel_clicked(self) -> None:
+        if self._loader is not None:
+            self._loader.cancel()
+            self._status.setText("Cancelling…")
+
+    def _finish(self) -> None:
+        if self._model is not None:
+            self.accept()
+        else:
+            self.reject()
+
+    def _on_finished(self) -> None:
+        self._set_running(False)
+
+    def _on_stage(self, text: str) -> None:
+        self._stage = text
+        self._status.setText(text)
+        if text != DOWNLOADING:
+            self._bar.setRange(0, 0)  # busy: loading and measuring have no byte count
+
+    def _on_progress(self, status: DownloadStatus) -> None:
+        self._bar.setRange(0, _BAR_STEPS)
+        self._bar.setValue(round(status.fraction * _BAR_STEPS))
+        self._size.setText(f"Download size: {format_size(status.total_bytes)}")
+        self._status.setText(status.text())
+
+    def _on_measured(self, report: SpeedReport) -> None:
+        self._measured.setText(report.message())
+
+    def _on_loaded(self, model: RealtimeModel) -> None:
+        self._model = model
+        self._bar.setRange(0, _BAR_STEPS)
+        self._bar.setValue(_BAR_STEPS)
+        self._status.setText(READY)
+
+    def _on_failed(self, message: str) -> None:
+        self._stop_busy()
+        self._status.setText("")
+        self._show_error(message)
+
+    def _on_cancelled(self) -> None:
+        self._stop_busy()
+        self._status.setText(CANCELLED if self._stage == DOWNLOADING else "Cancelled before the model was ready.")
+
+    def _stop_busy(self) -> None:
+        if self._bar.maximum() == 0:
+            self._bar.setRange(0, _BAR_STEPS)
+
+    def _show_error(self, message: str) -> None:
+        self._error.setText(message)
+        self._error.setVisible(bool(message))
+        if message:
+            # Screen readers announce an alert without the user moving focus to it.
+            QAccessible.updateAccessibility(QAccessibleEvent(self._error, QAccessible.Event.Alert))

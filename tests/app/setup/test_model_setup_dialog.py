@@ -1,0 +1,196 @@
+"""The setup dialog end to end with qtbot: downloading from FakeHub with a moving progress bar, cancelling, a folder
+chosen with Browse…, and what it shows when something is wrong."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QCheckBox,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QWidget,
+)
+from pytestqt.qtbot import QtBot
+
+from app.settings import DEFAULT_REALTIME_MODEL, ModelSettings
+from app.setup.model_source import format_size
+from app.ui.model_setup_dialog import CANCELLED, READY, ModelSetupDialog
+from model import RealtimeModel
+from tests.app.setup import KB, REPO, WEIGHTS, serving, write_tiny_checkpoint
+from tests.hub_server import FakeHub
+
+WAIT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "native")
+
+
+@pytest.fixture
+def hub(checkpoint: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
+    with serving(checkpoint, monkeypatch, tmp_path / "hf-home") as server:
+        yield server
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "hub-cache"
+
+
+def _dialog(qtbot: QtBot, cache: Path, settings: ModelSettings | None = None) -> ModelSetupDialog:
+    dialog = ModelSetupDialog(settings, cache_dir=cache, measure_seconds=0.16)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def _find(dialog: ModelSetupDialog, kind: type[QWidget], name: str) -> QWidget:
+    (widget,) = [w for w in dialog.findChildren(kind) if w.accessibleName() == name]
+    return widget
+
+
+def _button(dialog: ModelSetupDialog, name: str) -> QPushButton:
+    return _find(dialog, QPushButton, name)  # type: ignore[return-value]
+
+
+def _label(dialog: ModelSetupDialog, name: str) -> str:
+    return _find(dialog, QLabel, name).text()  # type: ignore[attr-defined]
+
+
+def _bar(dialog: ModelSetupDialog) -> QProgressBar:
+    return _find(dialog, QProgressBar, "Download progress")  # type: ignore[return-value]
+
+
+def test_download_moves_the_bar_and_shows_sizes(qtbot: QtBot, hub: FakeHub, cache: Path, checkpoint: Path) -> None:
+    hub.throttle(512 * KB)  # about 1.5 s, so the bar is seen mid-way
+    dialog = _dialog(qtbot, cache, ModelSettings(source=REPO))
+    values: list[int] = []
+    _bar(dialog).valueChanged.connect(values.append)
+    texts: list[str] = []
+
+    qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: 0 < _bar(dialog).value() < 1000, timeout=WAIT_MS)
+    texts.append(_label(dialog, "Status"))
+    assert not _button(dialog, "Start").isEnabled() and _button(dialog, "Cancel download").isEnabled()
+    qtbot.waitUntil(lambda: dialog.loaded_model() is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: _button(dialog, "Start").isEnabled(), timeout=WAIT_MS)
+
+    assert re.fullmatch(r"\d+ of \d+ KB · .+", texts[0]), texts[0]
+    assert len({v for v in values if 0 < v < 1000}) > 2 and values == sorted(values)
+    assert _bar(dialog).value() == 1000
+    total = sum(p.stat().st_size for p in checkpoint.iterdir())
+    assert _label(dialog, "Download size") == f"Download size: {format_size(total)}"
+    assert _label(dialog, "Status") == READY
+    assert _label(dialog, "Measured speed").startswith("Measured on CPU: each 80 ms step takes ")
+    assert isinstance(dialog.loaded_model(), RealtimeModel)
+    assert _button(dialog, "Close").isDefault()
+
+    qtbot.mouseClick(_button(dialog, "Close"), Qt.MouseButton.LeftButton)
+    assert dialog.result() == ModelSetupDialog.DialogCode.Accepted
+    assert (dialog.chosen_source(), dialog.offline()) == (REPO, False)
+
+
+def test_cancel_keeps_the_partial_download_and_says_so(
+    qtbot: QtBot, hub: FakeHub, cache: Path, checkpoint: Path
+) -> None:
+    hub.throttle(128 * KB, REPO, WEIGHTS)  # five seconds for the weights: cancelled long before
+    dialog = _dialog(qtbot, cache, ModelSettings(source=REPO))
+
+    qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _bar(dialog).value() > 0, timeout=WAIT_MS)
+    qtbot.mouseClick(_button(dialog, "Cancel download"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _label(dialog, "Status") == CANCELLED, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: _button(dialog, "Start").isEnabled(), timeout=WAIT_MS)
+
+    assert "continues where this one stopped" in CANCELLED
+    assert not _button(dialog, "Cancel download").isEnabled()
+    assert dialog.loaded_model() is None
+    (partial,) = cache.rglob("*.incomplete")
+    assert 0 < partial.stat().st_size < (checkpoint / WEIGHTS).stat().st_size
+    assert _button(dialog, "Start").isDefault()
+
+
+def test_a_folder_chosen_with_browse_is_loaded(
+    qtbot: QtBot, checkpoint: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dialog = _dialog(qtbot, cache)
+    assert _find(dialog, QRadioButton, "Download from Hugging Face").isChecked()  # type: ignore[attr-defined]
+    assert _find(dialog, QLineEdit, "Repository id").text() == DEFAULT_REALTIME_MODEL  # type: ignore[attr-defined]
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(checkpoint))
+
+    qtbot.keyClick(_find(dialog, QRadioButton, "Use a folder on this computer"), Qt.Key.Key_Space)  # by keyboard
+    assert not _find(dialog, QLineEdit, "Repository id").isEnabled()
+    qtbot.mouseClick(_button(dialog, "Browse for the model folder"), Qt.MouseButton.LeftButton)
+    assert _find(dialog, QLineEdit, "Model folder").text() == str(checkpoint)  # type: ignore[attr-defined]
+    assert _button(dialog, "Start").text() == "&Use folder"
+    qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.loaded_model() is not None, timeout=WAIT_MS)
+
+    assert dialog.chosen_source() == str(checkpoint)
+    assert not _find(dialog, QLabel, "Problem").isVisible()
+
+
+def test_a_folder_without_the_tokenizer_is_refused_in_the_dialog(
+    qtbot: QtBot, checkpoint: Path, cache: Path, tmp_path: Path
+) -> None:
+    folder = shutil.copytree(checkpoint, tmp_path / "copy")
+    (folder / "tekken.json").unlink()
+    dialog = _dialog(qtbot, cache, ModelSettings(source=str(folder)))
+    assert _find(dialog, QRadioButton, "Use a folder on this computer").isChecked()  # type: ignore[attr-defined]
+
+    qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
+
+    problem = _find(dialog, QLabel, "Problem")
+    assert problem.isVisible() and "lacks tekken.json (the tokenizer)" in problem.text()  # type: ignore[attr-defined]
+    assert dialog.loaded_model() is None and _button(dialog, "Start").isEnabled()
+
+
+def test_offline_without_the_model_shows_the_message(qtbot: QtBot, hub: FakeHub, cache: Path) -> None:
+    dialog = _dialog(qtbot, cache, ModelSettings(source=REPO, offline=True))
+    assert dialog.offline()
+
+    qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _find(dialog, QLabel, "Problem").isVisible(), timeout=WAIT_MS)
+
+    assert _label(dialog, "Problem").startswith("Offline mode is on and the model is not on this computer")
+    assert hub.requests == []
+
+
+def test_device_line_and_accessibility(qtbot: QtBot, cache: Path) -> None:
+    dialog = _dialog(qtbot, cache, ModelSettings(device="cpu"))
+
+    assert _label(dialog, "Device").startswith("CPU only (")
+    assert "live captions will lag" in _label(dialog, "Device")
+    for kind in (QAbstractButton, QLineEdit, QCheckBox, QProgressBar):
+        for widget in dialog.findChildren(kind):
+            assert widget.accessibleName(), widget
+    for widget in dialog.findChildren(QAbstractButton):
+        assert re.search(r"&\w", widget.text()), widget.text()  # every button has a mnemonic
+    for label in ("&Repository id:", "Folder &path:"):
+        (widget,) = [w for w in dialog.findChildren(QLabel) if w.text() == label]
+        assert isinstance(widget.buddy(), QLineEdit)
+    assert _button(dialog, "Start").isDefault()
+
+    # Tab walks the controls in reading order.
+    order, widget = [], _find(dialog, QRadioButton, "Download from Hugging Face")
+    for _ in range(9):
+        order.append(widget.accessibleName())
+        widget = widget.nextInFocusChain()
+        while widget.focusPolicy() == Qt.FocusPolicy.NoFocus or isinstance(widget, QLabel):
+            widget = widget.nextInFocusChain()
+    assert order == [
+        "Download from Hugging Face", "Repository id", "Use a folder on this computer", "Model folder",
+        "Browse for the model folder", "Offline mode", "Start", "Cancel download", "Close",
+    ]

@@ -1,5 +1,6 @@
 """The ``captionist`` command. Headless subcommands work without a display.
 
+    captionist [--model SOURCE] [--play FILE]        the caption window (and overlay)
     captionist transcribe FILE... --model SOURCE     whole files, offline schedule
     captionist stream FILE --model SOURCE            a file played as a live source, captions as they arrive
 """
@@ -97,6 +98,10 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="captionist", description="Live captions and transcripts, on your machine.")
+    parser.add_argument("--model", dest="gui_model", metavar="SOURCE",
+                        help="model folder or hub repo id (saved in the settings)")
+    parser.add_argument("--play", metavar="FILE", help="caption this file played as a live source")
+    parser.add_argument("--offline", action="store_true", help="never contact the model hub")
     sub = parser.add_subparsers(dest="command")
 
     def model_options(p: argparse.ArgumentParser) -> None:
@@ -121,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        print("\nThe caption window is not part of this release yet; use the subcommands above.", file=sys.stderr)
-        return EXIT_USAGE
+        from app.gui import run
+
+        return run(model=args.gui_model, play=args.play, offline=args.offline)
     if getattr(args, "delay_ms", 480) % 80 or not 80 <= args.delay_ms <= 2400:
         parser.error("--delay-ms must be a multiple of 80 between 80 and 2400")
     try:

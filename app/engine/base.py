@@ -24,6 +24,11 @@ class CaptionStream(Protocol):
     @property
     def decoded_seconds(self) -> float: ...
 
+    @property
+    def text(self) -> str:
+        """All text so far; after ``finish`` it may end with text no event carried (a flushed partial character)."""
+        ...
+
 
 class Engine(Protocol):
     @property

@@ -31,6 +31,7 @@ class _Stream:
     source_id: str
     stream: CaptionStream | None = None
     offset_s: float = 0.0  # where the current stream's audio starts on the source's timeline
+    emitted_chars: int = 0  # text of the current stream already sent out
     fed_s: float = 0.0  # end of the last audio fed, on the source's timeline
 
     @property
@@ -154,6 +155,7 @@ class InferenceWorker(QThread):
                 self._fail(state, f"The caption engine could not start: {exc}")
                 return
             state.offset_s = start_s
+            state.emitted_chars = 0
         t0 = time.perf_counter()
         try:
             events = state.stream.feed(samples, MODEL_RATE)
@@ -184,13 +186,16 @@ class InferenceWorker(QThread):
         except Exception as exc:  # noqa: BLE001
             self._fail(state, f"The caption engine failed while finishing: {exc}")
             return
-        self._emit_captions(state, events, final=True)
+        self._emit_captions(state, events, final=True, rest=state.stream.text[state.emitted_chars :])
         state.stream = None
 
-    def _emit_captions(self, state: _Stream, events: Sequence[TokenEvent], *, final: bool) -> None:
+    def _emit_captions(self, state: _Stream, events: Sequence[TokenEvent], *, final: bool, rest: str = "") -> None:
         if not events and not final:
             return
         text = "".join(e.text for e in events)
+        if final:
+            text = rest  # the stream's own text: it includes a partial character flushed at the end
+        state.emitted_chars += len(text)
         start = state.offset_s + (events[0].start_s if events else state.decoded_s - state.offset_s)
         end = state.offset_s + (events[-1].end_s if events else state.decoded_s - state.offset_s)
         self.caption.emit(CaptionEvent(state.source_id, text, tuple(e.token_id for e in events), start, end, final))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -83,8 +84,10 @@ class StreamingSession:
         self._push(np.zeros(pad, dtype=np.float32), real=False)
         events = self._advance(stop_at_eos=True)
         tail = self._text_stream.flush()
-        if tail:
+        if tail:  # an incomplete UTF-8 sequence at the very end: it belongs to the last token's text
             self._parts.append(tail)
+            if events:
+                events[-1] = dataclasses.replace(events[-1], text=events[-1].text + tail)
         self._finished = True
         return events
 

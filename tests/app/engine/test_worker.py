@@ -181,6 +181,10 @@ class FailingEngine(LocalEngine):
             def decoded_seconds(self) -> float:
                 return stream.decoded_seconds
 
+            @property
+            def text(self) -> str:
+                return stream.text
+
         return Flaky()
 
 

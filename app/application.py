@@ -1,0 +1,276 @@
+"""Wires the program together: settings, model loading, live captions, the overlay, the main window and the tray.
+
+The widgets only lay themselves out and the workers only compute; this object connects their signals and keeps the
+settings saved. It is created by ``app.gui.run`` and by the GUI tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QSystemTrayIcon
+
+from app.captions.overlay import CaptionOverlay
+from app.capture.devices import list_sources
+from app.capture.errors import CaptureError
+from app.engine.local import LocalEngine
+from app.events import AudioSource, CaptionEvent, LevelReading, Notice, Severity, SourceKind, WorkerStatus
+from app.live import LiveCaptions
+from app.settings import Settings, SettingsStore
+from app.setup.device_info import SpeedReport
+from app.setup.loader import ModelLoader
+from app.status_text import is_behind, short_model_name, status_line
+from app.ui.main_window import MainWindow
+from app.ui.model_setup_dialog import ModelSetupDialog
+from app.ui.settings_dialog import SettingsDialog
+from app.ui.tray import Tray
+from model import RealtimeModel
+
+
+class Captionist(QObject):
+    def __init__(self, store: SettingsStore, *, capture_options: dict | None = None,
+                 measure_seconds: float | None = 2.0) -> None:
+        super().__init__()
+        self.store = store
+        self.settings, problems = store.load()
+        self._measure_seconds = measure_seconds
+        self._loader: ModelLoader | None = None
+        self._model: RealtimeModel | None = None
+        self._file_sources: list[AudioSource] = []
+        self._available: list[AudioSource] = []
+        self._start_when_loaded = False
+
+        self.live = LiveCaptions(capture_options=capture_options, parent=self)
+        self.window = MainWindow()
+        self.overlay = CaptionOverlay(self.settings.captions, dict(self.settings.overlay.placements),
+                                      self.settings.overlay.click_through)
+        w = self.window
+        w.click_through_action.setChecked(self.settings.overlay.click_through)
+        self.tray = Tray(w.windowIcon(), [w.start_action, w.overlay_action, w.click_through_action, None,
+                                          w.show_window_action, w.settings_action, None, w.quit_action])
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray.show()
+
+        w.start_action.triggered.connect(self.toggle_captions)
+        w.overlay_action.toggled.connect(self.overlay.setVisible)
+        w.click_through_action.toggled.connect(self.set_click_through)
+        w.settings_action.triggered.connect(self.open_settings)
+        w.model_action.triggered.connect(self.open_model_setup)
+        w.show_window_action.triggered.connect(self._show_window)
+        w.quit_action.triggered.connect(self.quit)
+        w.closing.connect(self.quit)
+        w.sources.selectionChanged.connect(self._selection_changed)
+        w.sources.refreshRequested.connect(self.refresh_sources)
+        w.sources.addFileRequested.connect(self._choose_file)
+        self.overlay.placementChanged.connect(self._placement_changed)
+        self.live.caption.connect(self._caption)
+        self.live.status.connect(self._status)
+        self.live.notice.connect(w.show_notice)
+        self.live.level.connect(self._level)
+        self.live.started.connect(lambda: w.set_running(True))
+        self.live.stopped.connect(self._stopped)
+
+        for problem in problems:
+            w.show_notice(Notice(Severity.WARNING, problem))
+        self.refresh_sources()
+
+    # -- start-up ---------------------------------------------------------------------------------------------------
+    def show(self) -> None:
+        self.window.show()
+        if self.settings.model.source:
+            self.load_model()
+        else:
+            self.open_model_setup()
+
+    def load_model(self) -> None:
+        """Load the configured model in the background; the status bar says what is happening."""
+        if self._loader is not None:
+            return
+        model = self.settings.model
+        self._loader = ModelLoader(model.source, offline=model.offline, device=model.device,
+                                   measure_seconds=self._measure_seconds)
+        self._loader.stage.connect(self.window.model_label.setText)
+        self._loader.progress.connect(lambda s: self.window.model_label.setText(f"Downloading the model: {s.text()}"))
+        self._loader.measured.connect(self._measured)
+        self._loader.loaded.connect(self._model_loaded)
+        self._loader.failed.connect(self._model_failed)
+        self._loader.cancelled.connect(self._model_failed)
+        self._loader.finished.connect(self._loader_done)
+        self._loader.start()
+
+    def _loader_done(self) -> None:
+        loader, self._loader = self._loader, None
+        if loader is not None:
+            loader.deleteLater()
+
+    def _model_loaded(self, model: RealtimeModel) -> None:
+        self._model = model
+        engine = LocalEngine(model)
+        self.live.set_engine(engine)
+        self.window.model_label.setText(f"{short_model_name(self.settings.model.source)} on {engine.device_name}")
+        if self._start_when_loaded:
+            self._start_when_loaded = False
+            self.start_captions()
+
+    def _model_failed(self, message: str = "Loading the model was cancelled.") -> None:
+        self._start_when_loaded = False
+        self.window.model_label.setText("No model loaded")
+        self.window.set_running(False)
+        self.window.show_notice(Notice(Severity.ERROR, f"{message} Open Tools → Model… to choose another."))
+
+    def _measured(self, report: SpeedReport) -> None:
+        if not report.keeps_up:
+            self.window.show_notice(Notice(Severity.WARNING, report.message()))
+
+    # -- captions ---------------------------------------------------------------------------------------------------
+    def toggle_captions(self) -> None:
+        if self.live.running:
+            self.live.stop()
+        else:
+            self.start_captions()
+        self.window.set_running(self.live.running)
+
+    def start_captions(self) -> None:
+        sources = self.window.sources.selected()
+        if self.live.engine is None:
+            self._start_when_loaded = True
+            self.window.show_notice(Notice(Severity.INFO, "Captions start as soon as the model is loaded."))
+            if self._loader is None and self.settings.model.source:
+                self.load_model()
+            elif not self.settings.model.source:
+                self.open_model_setup()
+            return
+        self.window.clear_notice()
+        if not self.overlay.isVisible():
+            self.window.overlay_action.setChecked(True)
+        model = self.settings.model
+        self.live.start(sources, delay_ms=model.delay_ms, lag_ceiling_s=model.lag_ceiling_s)
+
+    def _stopped(self) -> None:
+        self.window.set_running(False)
+        self.overlay.set_lag(None)
+
+    def _label(self, source_id: str) -> str:
+        if len(self.live.sources) < 2:
+            return ""
+        source = next((s for s in self.live.sources if s.id == source_id), None)
+        return self.settings.audio.labels.get(source_id) or (source.label if source else "")
+
+    def _caption(self, event: CaptionEvent) -> None:
+        label = self._label(event.source_id)
+        self.overlay.add_caption(event, label)
+        self.window.transcript.add_caption(event, label)
+
+    def _status(self, status: WorkerStatus) -> None:
+        name = short_model_name(self.settings.model.source)
+        self.window.live_label.setText(status_line(status, name, self._label(status.source_id)))
+        self.overlay.set_lag(status.lag_s if is_behind(status) else None)
+
+    def _level(self, reading: LevelReading) -> None:
+        self.window.sources.set_level(reading)
+
+    # -- sources ----------------------------------------------------------------------------------------------------
+    def refresh_sources(self) -> None:
+        try:
+            self._available = list_sources()
+        except CaptureError as exc:
+            self._available = []
+            self.window.show_notice(Notice(Severity.ERROR, str(exc)))
+        sources = [*self._available, *self._file_sources]
+        selected = [i for i in self.settings.audio.source_ids if any(s.id == i for s in sources)]
+        if not selected and self._available:
+            selected = [self._available[0].id]
+        self.window.sources.set_sources(sources, selected)
+
+    def add_file_source(self, path: str | Path) -> AudioSource:
+        path = Path(path)
+        source = AudioSource(f"file:{path}", SourceKind.FILE, path.name, str(path), label="File")
+        self._file_sources = [s for s in self._file_sources if s.id != source.id] + [source]
+        self._update(audio=dataclasses.replace(self.settings.audio, source_ids=(source.id,)))
+        self.refresh_sources()
+        return source
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Play a file as a live source", "",
+                                              "Audio files (*.wav *.flac *.ogg *.mp3);;All files (*)")
+        if path:
+            self.add_file_source(path)
+
+    def _selection_changed(self, ids: tuple[str, ...]) -> None:
+        self._update(audio=dataclasses.replace(self.settings.audio, source_ids=ids))
+        if self.live.running:  # switch sources without stopping captions for long
+            self.start_captions()
+
+    # -- overlay ----------------------------------------------------------------------------------------------------
+    def set_click_through(self, on: bool) -> None:
+        self.overlay.set_click_through(on)
+        self.window.click_through_action.setChecked(on)
+        self._update(overlay=dataclasses.replace(self.settings.overlay, click_through=on))
+
+    def _placement_changed(self, screen: str, rect: tuple[int, int, int, int]) -> None:
+        placements = {**self.settings.overlay.placements, screen: tuple(rect)}
+        self._update(overlay=dataclasses.replace(self.settings.overlay, placements=placements))
+
+    # -- dialogs ----------------------------------------------------------------------------------------------------
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, [*self._available, *self._file_sources], self.window)
+        dialog.modelSetupRequested.connect(self.open_model_setup)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        self.apply_settings(dialog.result_settings())
+
+    def apply_settings(self, new: Settings) -> None:
+        old = self.settings
+        self._save(new)
+        self.overlay.set_style(new.captions)
+        if new.audio.source_ids != old.audio.source_ids:
+            self.refresh_sources()
+            if self.live.running:
+                self.start_captions()
+        if new.model.delay_ms != old.model.delay_ms:
+            self.live.set_delay(new.model.delay_ms)
+        if (new.model.source, new.model.device, new.model.offline) != (old.model.source, old.model.device,
+                                                                        old.model.offline):
+            self.live.stop()
+            self.live.set_engine(None)
+            self.load_model()
+
+    def open_model_setup(self) -> None:
+        dialog = ModelSetupDialog(self.settings.model, self.window, measure_seconds=self._measure_seconds)
+        if dialog.exec() != QDialog.DialogCode.Accepted or dialog.loaded_model() is None:
+            return
+        self._update(model=dataclasses.replace(self.settings.model, source=dialog.chosen_source(),
+                                               offline=dialog.offline()))
+        self._model_loaded(dialog.loaded_model())
+
+    # -- settings and lifetime --------------------------------------------------------------------------------------
+    def _update(self, **sections: object) -> None:
+        self._save(dataclasses.replace(self.settings, **sections))
+
+    def _save(self, settings: Settings) -> None:
+        self.settings = settings
+        try:
+            self.store.save(settings)
+        except OSError as exc:
+            self.window.show_notice(Notice(Severity.ERROR, f"Settings could not be saved to {self.store.path}: "
+                                                           f"{exc.strerror or exc}. They apply until you quit."))
+
+    def _show_window(self) -> None:
+        self.window.showNormal()
+        self.window.raise_()
+        self.window.activateWindow()
+
+    def quit(self) -> None:
+        if self._loader is not None:
+            self._loader.cancel()
+            self._loader.wait()
+        self.live.shutdown()
+        self.overlay.close()
+        self.tray.hide()
+        app = QApplication.instance()
+        if app is not None:
+            app.quit()
+
+

@@ -1,0 +1,38 @@
+"""Starts the graphical program."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from app.settings import SettingsStore
+
+
+def run(*, model: str | None = None, play: str | None = None, offline: bool = False,
+        settings_path: Path | None = None) -> int:
+    """Show the main window (and the overlay once captions start); returns the exit status.
+
+    ``model`` and ``offline`` override (and are saved into) the settings; ``play`` starts captions of that file
+    played as a live source as soon as the model is loaded.
+    """
+    try:
+        from PySide6.QtWidgets import QApplication
+    except ImportError as exc:  # e.g. missing system libraries for Qt
+        print(f"captionist: the window cannot open ({exc}). The headless subcommands still work.", file=sys.stderr)
+        return 1
+    from app.application import Captionist
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Captionist")
+    app.setQuitOnLastWindowClosed(False)  # the overlay and tray outlive a hidden main window
+    program = Captionist(SettingsStore(settings_path))
+    if model is not None or offline:
+        program.apply_settings(dataclasses.replace(program.settings, model=dataclasses.replace(
+            program.settings.model, source=model or program.settings.model.source, offline=offline)))
+    if play is not None:
+        program.add_file_source(play)
+    program.show()
+    if play is not None:
+        program.start_captions()
+    return app.exec()

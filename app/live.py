@@ -1,0 +1,145 @@
+"""Live captioning: capture threads for the chosen sources, one inference worker, and their lifecycles.
+
+Starting, stopping and switching sources never block the GUI thread: stopping asks the capture threads to end,
+then (once they have delivered their last audio) asks the worker to decode what it has, and reports ``stopped``
+when every thread has finished. The model stays loaded across restarts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import QObject, Signal
+
+from app.audio_queue import AudioQueue
+from app.capture.capture import Capture
+from app.engine.base import Engine
+from app.engine.worker import InferenceWorker
+from app.events import AudioBlock, AudioSource, Notice, Severity
+
+
+class LiveCaptions(QObject):
+    caption = Signal(object)  # CaptionEvent
+    status = Signal(object)  # WorkerStatus
+    notice = Signal(object)  # Notice
+    level = Signal(object)  # LevelReading
+    started = Signal()
+    stopped = Signal()
+
+    def __init__(self, *, capture_options: dict | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._engine: Engine | None = None
+        self._captures: list[Capture] = []
+        self._worker: InferenceWorker | None = None
+        self._stopping = False
+        self._then: Callable[[], None] | None = None  # what to do once stopped (a restart)
+        self._capture_options = capture_options or {}
+        self.sources: tuple[AudioSource, ...] = ()
+
+    @property
+    def engine(self) -> Engine | None:
+        return self._engine
+
+    def set_engine(self, engine: Engine | None) -> None:
+        """Use another engine; a running session is restarted on it."""
+        self._engine = engine
+        if self.running and engine is not None:
+            sources, worker = self.sources, self._worker
+            delay, ceiling = worker.delay_ms, worker.lag_ceiling_s
+            self.stop(then=lambda: self.start(sources, delay_ms=delay, lag_ceiling_s=ceiling))
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    def start(
+        self,
+        sources: Sequence[AudioSource],
+        *,
+        delay_ms: int = 480,
+        lag_ceiling_s: float = 3.0,
+        listeners: Sequence[Callable[[AudioBlock], None]] = (),
+    ) -> None:
+        """Capture ``sources`` and caption them; when a session is running it is stopped first."""
+        if self.running:
+            self.stop(then=lambda: self.start(sources, delay_ms=delay_ms, lag_ceiling_s=lag_ceiling_s,
+                                              listeners=listeners))
+            return
+        if self._engine is None:
+            self.notice.emit(Notice(Severity.ERROR, "No model is loaded yet: set up the model first."))
+            return
+        if not sources:
+            self.notice.emit(Notice(Severity.ERROR, "Choose at least one audio source to caption."))
+            return
+        queue = AudioQueue()
+        self.sources = tuple(sources)
+        self._worker = InferenceWorker(self._engine, queue, [s.id for s in sources], delay_ms=delay_ms,
+                                       lag_ceiling_s=lag_ceiling_s)
+        self._worker.caption.connect(self.caption)
+        self._worker.status.connect(self.status)
+        self._worker.notice.connect(self.notice)
+        self._worker.finished.connect(self._worker_finished)
+        for source in sources:
+            capture = Capture(source, queue, listeners=listeners, **self._capture_options)
+            capture.level.connect(self.level)
+            capture.notice.connect(self.notice)
+            capture.finished.connect(self._capture_finished)
+            self._captures.append(capture)
+        self._worker.start()
+        for capture in self._captures:
+            capture.start()
+        self.started.emit()
+
+    def stop(self, *, then: Callable[[], None] | None = None) -> None:
+        """Stop capturing, let the worker caption the audio already captured, then emit ``stopped``."""
+        if then is not None:
+            self._then = then
+        if not self.running:
+            self._run_then()
+            return
+        if self._stopping:
+            return
+        self._stopping = True
+        for capture in self._captures:
+            capture.stop()
+        self._capture_finished()
+
+    def set_delay(self, delay_ms: int) -> None:
+        if self._worker is not None:
+            self._worker.set_delay(delay_ms)
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Stop at once without flushing and wait for the threads (when the program quits)."""
+        for capture in self._captures:
+            capture.stop()
+        if self._worker is not None:
+            self._worker.stop(flush=False)
+        for thread in [*self._captures, self._worker]:
+            if thread is not None:
+                thread.wait(timeout_ms)
+        self._captures.clear()
+        self._worker = None
+        self._stopping = False
+
+    def _capture_finished(self) -> None:
+        # A capture that ends on its own (a file played to its end) also ends the session once all have ended.
+        if self._worker is None or any(c.isRunning() for c in self._captures):
+            return
+        self._stopping = True
+        self._worker.stop(flush=True)
+
+    def _worker_finished(self) -> None:
+        for capture in self._captures:
+            capture.wait()
+        self._captures.clear()
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.deleteLater()
+        self._stopping = False
+        self.stopped.emit()
+        self._run_then()
+
+    def _run_then(self) -> None:
+        then, self._then = self._then, None
+        if then is not None:
+            then()

@@ -1,0 +1,1 @@
+"""Tests of audio capture: device listing, the capture thread and the file source."""

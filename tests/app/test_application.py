@@ -1,0 +1,120 @@
+"""The whole program, offscreen: model loading, captions of a file played as a live source, settings that persist."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import soundfile
+from PySide6.QtWidgets import QApplication
+
+from app.application import Captionist
+from app.events import MODEL_RATE
+from app.settings import ModelSettings, Settings, SettingsStore
+from tests.app.ui.accessibility import unnamed_controls
+from tests.fixtures.speech import espeak_speech
+
+
+@pytest.fixture
+def speech_file(tmp_path):
+    audio, rate = espeak_speech("Captions should keep up with every word said in the meeting.")
+    path = tmp_path / "meeting.wav"
+    soundfile.write(path, audio, rate)
+    return path, audio
+
+
+@pytest.fixture
+def program(qtbot, tmp_path, tiny_realtime, monkeypatch):
+    monkeypatch.setattr(QApplication, "quit", lambda *a: None)  # the test's application outlives the program
+    store = SettingsStore(tmp_path / "config" / "settings.json")
+    store.save(Settings(model=ModelSettings(source=str(tiny_realtime.folder))))
+    made = []
+
+    def make() -> Captionist:
+        made.append(Captionist(store, capture_options={"speed": 8.0}, measure_seconds=None))
+        qtbot.addWidget(made[-1].window)
+        return made[-1]
+
+    yield make
+    for p in made:
+        p.quit()
+
+
+def test_a_played_file_is_captioned_on_the_overlay_and_in_the_transcript(qtbot, program, speech_file,
+                                                                          tiny_realtime) -> None:
+    path, _ = speech_file
+    app = program()
+    app.show()
+    qtbot.waitUntil(lambda: app.live.engine is not None, timeout=30000)
+    assert "CPU" in app.window.model_label.text()
+    app.add_file_source(path)
+    with qtbot.waitSignal(app.live.stopped, timeout=60000):  # the file ends, the worker flushes, all threads end
+        app.start_captions()
+        assert app.window.start_action.isChecked()
+    assert not app.window.start_action.isChecked()
+
+    played, rate = soundfile.read(path, dtype="float32")  # what the file holds (16-bit), not the float original
+    assert rate == MODEL_RATE
+    offline = tiny_realtime.model.transcribe(played, MODEL_RATE)
+    shown = app.overlay.full_text()
+    assert shown.startswith(offline.text) and len(offline.text) > 10
+    assert app.overlay.isVisible() or app.overlay.faded()
+    assert app.window.transcript.transcript().lines
+    assert "".join(line.text for line in app.window.transcript.transcript().lines).replace(" ", "") == \
+        shown.replace(" ", "").replace("\n", "")
+    assert "delay 480 ms" in app.window.live_label.text() or "stopped" in app.window.live_label.text()
+
+
+def test_settings_persist_across_restarts(qtbot, program, speech_file, tmp_path) -> None:
+    path, _ = speech_file
+    first = program()
+    first.add_file_source(path)
+    first.set_click_through(True)
+    assert first.overlay.click_through()
+    first.overlay.placementChanged.emit("Screen-1", (10, 20, 600, 120))
+    styled = dataclasses.replace(first.settings.captions, font_size=44, lines=3)
+    first.apply_settings(dataclasses.replace(first.settings, captions=styled))
+    first.quit()
+
+    second = program()
+    assert second.settings.audio.source_ids == (f"file:{path}",)
+    assert second.settings.overlay.click_through and second.overlay.click_through()
+    assert second.window.click_through_action.isChecked()
+    assert second.settings.overlay.placements["Screen-1"] == (10, 20, 600, 120)
+    assert second.overlay.caption_style().font_size == 44 and second.overlay.caption_style().lines == 3
+
+
+def test_click_through_can_be_left_from_the_tray_menu(qtbot, program) -> None:
+    app = program()
+    app.set_click_through(True)
+    tray_action = next(a for a in app.tray.menu_actions() if "Click-through" in a.text())
+    tray_action.trigger()  # the overlay itself cannot be clicked now: the tray (or Ctrl+Shift+K) is the way back
+    assert not app.overlay.click_through()
+    assert app.window.click_through_action.shortcut().toString() == "Ctrl+Shift+K"
+
+
+def test_every_control_of_the_main_window_has_an_accessible_name(qtbot, program) -> None:
+    app = program()
+    app.window.show()
+    assert unnamed_controls(app.window) == []
+
+
+def test_a_missing_model_is_reported_and_nothing_freezes(qtbot, program, tmp_path) -> None:
+    app = program()
+    app._update(model=ModelSettings(source=str(tmp_path / "nowhere")))  # noqa: SLF001 — a bad saved setting
+    app.load_model()
+    qtbot.waitUntil(lambda: "Model…" in app.window.notice_label.text(), timeout=10000)
+    assert app.live.engine is None
+
+
+def test_a_broken_settings_file_is_reported_and_kept(qtbot, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(QApplication, "quit", lambda *a: None)
+    path = tmp_path / "settings.json"
+    path.write_text("{not json")
+    app = Captionist(SettingsStore(path), measure_seconds=None)
+    qtbot.addWidget(app.window)
+    try:
+        assert "could not be read" in app.window.notice_label.text()
+        assert (tmp_path / "settings.json.bad").read_text() == "{not json"
+    finally:
+        app.quit()

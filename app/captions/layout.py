@@ -11,24 +11,37 @@ lines above it are final and can be dropped from the display tail without changi
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _EXTRA_KEPT_LINES = 5  # kept beyond the visible lines, so a wider window can show a little history at once
 
 
-def wrap(text: str, width: int) -> list[str]:
-    """``text`` word-wrapped at ``width`` characters; words longer than a line are cut. Whitespace collapses."""
+Fits = Callable[[str], bool]  # whether a line fits the display (e.g. measured in pixels); None: characters only
+
+
+def wrap(text: str, width: int, fits: Fits | None = None) -> list[str]:
+    """``text`` word-wrapped at ``width`` characters (and where ``fits`` says a line still fits); words longer than a
+    line are cut. Whitespace collapses."""
+
+    def ok(line: str) -> bool:
+        return len(line) <= width and (fits is None or fits(line))
+
     lines: list[str] = []
     current = ""
     for word in text.split():
-        if current and len(current) + 1 + len(word) <= width:
+        if current and ok(current + " " + word):
             current += " " + word
             continue
         if current:
             lines.append(current)
-        while len(word) > width:
-            lines.append(word[:width])
-            word = word[width:]
+        while len(word) > 1 and not ok(word):
+            lo, hi = 1, len(word) - 1  # the longest prefix that fits; at least one character per line
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if ok(word[:mid]) else (lo, mid - 1)
+            lines.append(word[:lo])
+            word = word[lo:]
         current = word
     if current:
         lines.append(current)
@@ -60,12 +73,14 @@ class RollUp:
     def line_count(self) -> int:
         return self._lines
 
-    def set_geometry(self, max_line_chars: int, lines: int) -> None:
-        """Change the wrap width and the number of visible lines; the kept tail is re-wrapped."""
+    def set_geometry(self, max_line_chars: int, lines: int, fits: Fits | None = None) -> None:
+        """Change the wrap width (in characters, and ``fits`` for what the display can hold) and the number of
+        visible lines; the kept tail is re-wrapped."""
         if max_line_chars < 1 or lines < 1:
             raise ValueError(f"need at least one line of one character, not {lines} x {max_line_chars}")
         self._width = max_line_chars
         self._lines = lines
+        self._fits = fits
         self._trim()
 
     def add(self, source_id: str, text: str, label: str = "") -> None:
@@ -101,7 +116,7 @@ class RollUp:
     def _trim(self) -> None:
         """Drop finished lines from the front of the display tail so it holds a bounded number of lines."""
         keep = self._lines + _EXTRA_KEPT_LINES
-        wrapped = [wrap(p.text, self._width) for p in self._paragraphs]
+        wrapped = [wrap(p.text, self._width, self._fits) for p in self._paragraphs]
         excess = sum(len(w) for w in wrapped) - keep
         while excess > 0:
             first = wrapped[0]
@@ -118,7 +133,7 @@ class RollUp:
         """The last visible lines, oldest first (at most ``lines``; fewer while little has been said)."""
         out: list[str] = []
         for paragraph in reversed(self._paragraphs):
-            out[:0] = wrap(paragraph.text, self._width)
+            out[:0] = wrap(paragraph.text, self._width, self._fits)
             if len(out) >= self._lines:
                 break
         return out[-self._lines :]

@@ -193,8 +193,11 @@ class CaptionOverlay(QWidget):
         return math.ceil(self._style.lines * self._metrics.lineSpacing() + 2 * self._pad)
 
     def _update_wrap(self) -> None:
-        fits = int((self.width() - 2 * self._pad) / self._metrics.averageCharWidth())
-        self._rollup.set_geometry(max(1, min(self._style.max_line_chars, fits)), self._style.lines)
+        room = self.width() - 2 * self._pad
+        # Measured widths, not character counts alone: wide glyphs would otherwise run past the box.
+        metrics = self._metrics
+        self._rollup.set_geometry(self._style.max_line_chars, self._style.lines,
+                                  lambda line: metrics.horizontalAdvance(line) <= room)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         self._update_wrap()

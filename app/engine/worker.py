@@ -32,6 +32,7 @@ class _Stream:
     stream: CaptionStream | None = None
     offset_s: float = 0.0  # where the current stream's audio starts on the source's timeline
     emitted_chars: int = 0  # text of the current stream already sent out
+    step_ms: float = 0.0  # compute time per 80 ms step in the last batch that decoded any
     fed_s: float = 0.0  # end of the last audio fed, on the source's timeline
 
     @property
@@ -167,12 +168,14 @@ class InferenceWorker(QThread):
         state.fed_s = start_s + samples.size / MODEL_RATE
         meter = self._meters[state.source_id]
         meter.add(compute, samples.size / MODEL_RATE)
+        if events:
+            state.step_ms = 1000.0 * compute / len(events)
         self._emit_captions(state, events, final=False)
         self.status.emit(WorkerStatus(
             source_id=state.source_id,
             captured_s=self._queue.captured_s(state.source_id),
             decoded_s=state.decoded_s,
-            step_ms=1000.0 * compute / len(events) if events else 0.0,
+            step_ms=state.step_ms,
             realtime_factor=meter.factor,
             device=self._engine.device_name,
             delay_ms=self._delay_ms,

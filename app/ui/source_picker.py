@@ -41,6 +41,7 @@ class SourcePicker(QWidget):
         buttons.addWidget(refresh, 0, 0)
         buttons.addWidget(add_file, 0, 1)
         layout.addLayout(buttons)
+        layout.addStretch(1)
 
     def set_sources(self, sources: Sequence[AudioSource], selected: Sequence[str]) -> None:
         for widget in [*self._boxes.values(), *self._meters.values()]:

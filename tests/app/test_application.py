@@ -6,12 +6,12 @@ import dataclasses
 
 import pytest
 import soundfile
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QPushButton, QToolBar
 
 from app.application import Captionist
 from app.events import MODEL_RATE
 from app.settings import ModelSettings, Settings, SettingsStore
-from tests.app.ui.accessibility import unnamed_controls
+from tests.app.ui.accessibility import unnamed_controls, unreachable_by_tab
 from tests.fixtures.speech import espeak_speech
 
 
@@ -118,3 +118,19 @@ def test_a_broken_settings_file_is_reported_and_kept(qtbot, tmp_path, monkeypatc
         assert (tmp_path / "settings.json.bad").read_text() == "{not json"
     finally:
         app.quit()
+
+
+
+def test_the_main_window_works_from_the_keyboard(qtbot, program, speech_file) -> None:
+    path, _ = speech_file
+    app = program()
+    app.add_file_source(path)
+    app.window.show()
+    qtbot.waitExposed(app.window)
+    menu_actions = {a for m in app.window.menuBar().actions() if m.menu() for a in m.menu().actions()}
+    # Toolbar buttons are reached through their shortcuts and the menu bar (Alt), as in other desktop programs.
+    for action in app.window.findChild(QToolBar).actions():
+        assert not action.shortcut().isEmpty() and action in menu_actions, action.text()
+    start = app.window.sources.findChildren(QPushButton)[0]
+    missing = [d for d in unreachable_by_tab(qtbot, app.window, start) if not d.startswith("QToolButton")]
+    assert missing == []

@@ -125,12 +125,25 @@ def test_wrapping_cost_does_not_grow_with_session_length(monkeypatch: pytest.Mon
         rollup.add("mic" if i % 500 < 400 else "system", f" word{i % 97}", "You" if i % 500 < 400 else "Others")
     wrapped_chars = []
 
-    def counting_wrap(text: str, width: int) -> list[str]:
+    def counting_wrap(text: str, width: int, fits=None) -> list[str]:
         wrapped_chars.append(len(text))
-        return wrap(text, width)
+        return wrap(text, width, fits)
 
     monkeypatch.setattr(layout, "wrap", counting_wrap)
     rollup.add("mic", " more")
     rollup.lines()
     assert sum(wrapped_chars) < 42 * 20
     assert len(rollup.full_text()) > 200_000  # the full text itself is all kept
+
+
+def test_lines_also_wrap_where_the_display_runs_out_of_room() -> None:
+    # Wide glyphs: a line "fits" only up to 10 units, where W counts 3 and everything else 1.
+    def fits(line: str) -> bool:
+        return sum(3 if c == "W" else 1 for c in line) <= 10
+
+    assert wrap("WWW ab WWWWW", 40, fits) == ["WWW", "ab", "WWW", "WW"]
+    assert wrap("ab cd WW", 40, fits) == ["ab cd", "WW"]
+    rollup = RollUp(40, 3)
+    rollup.set_geometry(40, 3, fits)
+    rollup.add("mic", "WWW ab WWWWW")
+    assert rollup.lines() == ["ab", "WWW", "WW"]

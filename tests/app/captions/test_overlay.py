@@ -114,6 +114,16 @@ def test_a_narrow_window_wraps_sooner_and_the_text_fits(qtbot) -> None:
     assert text_in_right_padding(overlay) == 0
 
 
+def test_wide_glyphs_wrap_inside_the_box(qtbot) -> None:
+    overlay = make(qtbot, CaptionStyle(max_line_chars=42, lines=3, fade_after_s=0))
+    overlay.resize(overlay.minimumWidth() + 200, overlay.height())
+    speak(overlay, "WWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW MMMM WWWWWWWW")  # far wider than average letters
+    metrics = QFontMetricsF(_caption_font(overlay))
+    assert len(overlay.visible_lines()) == 3
+    assert all(metrics.horizontalAdvance(line) <= overlay.box_rect().width() for line in overlay.visible_lines())
+    assert text_in_right_padding(overlay) == 0
+
+
 def test_very_large_font(qtbot) -> None:
     overlay = make(qtbot, CaptionStyle(font_size=MAX_FONT_SIZE, lines=2, fade_after_s=0))
     speak(overlay, "big letters for anyone who needs them")

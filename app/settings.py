@@ -18,6 +18,7 @@ from typing import Any
 from app.captions.style import CaptionStyle
 
 DEFAULT_REALTIME_MODEL = "mistralai/Voxtral-Mini-4B-Realtime-2602"
+DEFAULT_OFFLINE_MODEL = "mistralai/Voxtral-Mini-3B-2507"
 APP_NAME = "Captionist"
 
 
@@ -34,6 +35,7 @@ class ModelSettings:
     device: str = ""  # "" picks the best (CUDA if present), else "cpu" / "cuda" / "cuda:N"
     delay_ms: int = 480  # 80..2400 in steps of 80
     lag_ceiling_s: float = 3.0  # past this, live captions skip to the live edge
+    offline_source: str = DEFAULT_OFFLINE_MODEL  # Voxtral Mini 3B, for re-transcription (repo id or folder)
 
 
 @dataclass(frozen=True)

@@ -24,3 +24,19 @@ class TinyRealtime:
 @pytest.fixture(scope="session")
 def tiny_realtime(tmp_path_factory: pytest.TempPathFactory) -> TinyRealtime:
     return TinyRealtime(tmp_path_factory.mktemp("app-realtime"))
+
+
+class TinyOfflineVoxtral:
+    """A tiny random Voxtral (offline) checkpoint in the native layout, and the model loaded from it on the CPU."""
+
+    def __init__(self, root: Path) -> None:
+        from model import load_voxtral
+        from tests.fixtures.voxtral_checkpoint import VoxtralDims, make_reference, write_native
+
+        self.folder = write_native(make_reference(VoxtralDims(), seed=0), root / "voxtral-native")
+        self.model = load_voxtral(self.folder, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_voxtral(tmp_path_factory: pytest.TempPathFactory) -> TinyOfflineVoxtral:
+    return TinyOfflineVoxtral(tmp_path_factory.mktemp("app-voxtral"))

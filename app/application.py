@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QSystemTrayIcon
 
 from app.captions.overlay import CaptionOverlay
@@ -18,6 +18,9 @@ from app.capture.errors import CaptureError
 from app.engine.local import LocalEngine
 from app.events import AudioSource, CaptionEvent, LevelReading, Notice, Severity, SourceKind, WorkerStatus
 from app.live import LiveCaptions
+from app.recording.recorder import RecordingError, SessionRecorder
+from app.recording.recovery import recover_sessions
+from app.recording.session_folder import default_data_dir
 from app.settings import Settings, SettingsStore
 from app.setup.device_info import SpeedReport
 from app.setup.loader import ModelLoader
@@ -30,10 +33,14 @@ from model import RealtimeModel
 
 
 class Captionist(QObject):
+    recordingFailed = Signal(str)  # from the recorder's writer thread; shown on the GUI thread
+
     def __init__(self, store: SettingsStore, *, capture_options: dict | None = None,
-                 measure_seconds: float | None = 2.0) -> None:
+                 measure_seconds: float | None = 2.0, data_dir: Path | None = None) -> None:
         super().__init__()
         self.store = store
+        self.data_dir = data_dir if data_dir is not None else default_data_dir()
+        self.recorder: SessionRecorder | None = None
         self.settings, problems = store.load()
         self._measure_seconds = measure_seconds
         self._loader: ModelLoader | None = None
@@ -71,10 +78,17 @@ class Captionist(QObject):
         self.live.level.connect(self._level)
         self.live.started.connect(lambda: w.set_running(True))
         self.live.stopped.connect(self._stopped)
+        self.recordingFailed.connect(lambda message: w.show_notice(Notice(Severity.ERROR, message)))
 
         for problem in problems:
             w.show_notice(Notice(Severity.WARNING, problem))
         self.refresh_sources()
+        self.recover_recordings()
+
+    def recover_recordings(self) -> None:
+        """Repair sessions a crash interrupted, and say what was found."""
+        for report in recover_sessions(self.data_dir):
+            self.window.show_notice(Notice(Severity.WARNING if report.problem else Severity.INFO, report.message))
 
     # -- start-up ---------------------------------------------------------------------------------------------------
     def show(self) -> None:
@@ -142,15 +156,32 @@ class Captionist(QObject):
             elif not self.settings.model.source:
                 self.open_model_setup()
             return
+        if self.live.running:  # switching: the running session ends (and its recording closes) first
+            self.live.stop(then=self.start_captions)
+            return
+        if not sources:
+            self.window.show_notice(Notice(Severity.ERROR, "Choose at least one audio source to caption."))
+            return
         self.window.clear_notice()
         if not self.overlay.isVisible():
             self.window.overlay_action.setChecked(True)
+        try:  # the recording comes first: audio reaches the disk before the model
+            self.recorder = SessionRecorder.start(self.data_dir, sources, on_error=self.recordingFailed.emit)
+            listeners = [self.recorder.listener]
+        except RecordingError as exc:  # captions still help the reader; the missing recording is said loudly
+            self.recorder, listeners = None, []
+            self.window.show_notice(Notice(Severity.ERROR, f"{exc} Captions run without a recording."))
         model = self.settings.model
-        self.live.start(sources, delay_ms=model.delay_ms, lag_ceiling_s=model.lag_ceiling_s)
+        self.live.start(sources, delay_ms=model.delay_ms, lag_ceiling_s=model.lag_ceiling_s, listeners=listeners)
 
     def _stopped(self) -> None:
         self.window.set_running(False)
         self.overlay.set_lag(None)
+        recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            info = recorder.close()
+            self.window.statusBar().showMessage(f"Saved the recording '{info.title}' ({info.duration_s:.0f} s).",
+                                                10000)
 
     def _label(self, source_id: str) -> str:
         if len(self.live.sources) < 2:
@@ -159,6 +190,8 @@ class Captionist(QObject):
         return self.settings.audio.labels.get(source_id) or (source.label if source else "")
 
     def _caption(self, event: CaptionEvent) -> None:
+        if self.recorder is not None:
+            self.recorder.add_caption(event)
         label = self._label(event.source_id)
         self.overlay.add_caption(event, label)
         self.window.transcript.add_caption(event, label)
@@ -267,6 +300,7 @@ class Captionist(QObject):
             self._loader.cancel()
             self._loader.wait()
         self.live.shutdown()
+        self._stopped()  # closes the recording, if one is open
         self.overlay.close()
         self.tray.hide()
         app = QApplication.instance()

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import soundfile
 from PySide6.QtWidgets import QApplication, QPushButton, QToolBar
 
 from app.application import Captionist
-from app.events import MODEL_RATE
+from app.events import MODEL_RATE, AudioBlock, AudioSource, SourceKind
+from app.recording.recorder import SessionRecorder
+from app.recording.session_folder import (
+    SessionState,
+    read_audio,
+    read_session,
+    read_transcript,
+    sessions_dir,
+    write_session,
+)
 from app.settings import ModelSettings, Settings, SettingsStore
 from tests.app.ui.accessibility import unnamed_controls, unreachable_by_tab
 from tests.fixtures.speech import espeak_speech
@@ -31,7 +41,8 @@ def program(qtbot, tmp_path, tiny_realtime, monkeypatch):
     made = []
 
     def make() -> Captionist:
-        made.append(Captionist(store, capture_options={"speed": 8.0}, measure_seconds=None))
+        made.append(Captionist(store, capture_options={"speed": 8.0}, measure_seconds=None,
+                               data_dir=tmp_path / "data"))
         qtbot.addWidget(made[-1].window)
         return made[-1]
 
@@ -63,6 +74,14 @@ def test_a_played_file_is_captioned_on_the_overlay_and_in_the_transcript(qtbot, 
     assert "".join(line.text for line in app.window.transcript.transcript().lines).replace(" ", "") == \
         shown.replace(" ", "").replace("\n", "")
     assert "delay 480 ms" in app.window.live_label.text() or "stopped" in app.window.live_label.text()
+
+    # Every captioning session is recorded: the audio as captured, and the captions as they arrived.
+    (folder,) = sessions_dir(app.data_dir).iterdir()
+    info = read_session(folder)
+    assert info.state is SessionState.COMPLETE and info.duration_s == pytest.approx(played.size / MODEL_RATE)
+    recorded = read_audio(folder / info.sources[0].audio)
+    np.testing.assert_array_equal(recorded, played)  # the file is 16-bit already, so nothing is lost
+    assert "".join(e.text for e in read_transcript(folder)) == shown
 
 
 def test_settings_persist_across_restarts(qtbot, program, speech_file, tmp_path) -> None:
@@ -111,7 +130,7 @@ def test_a_broken_settings_file_is_reported_and_kept(qtbot, tmp_path, monkeypatc
     monkeypatch.setattr(QApplication, "quit", lambda *a: None)
     path = tmp_path / "settings.json"
     path.write_text("{not json")
-    app = Captionist(SettingsStore(path), measure_seconds=None)
+    app = Captionist(SettingsStore(path), measure_seconds=None, data_dir=tmp_path / "data")
     qtbot.addWidget(app.window)
     try:
         assert "could not be read" in app.window.notice_label.text()
@@ -134,3 +153,16 @@ def test_the_main_window_works_from_the_keyboard(qtbot, program, speech_file) ->
     start = app.window.sources.findChildren(QPushButton)[0]
     missing = [d for d in unreachable_by_tab(qtbot, app.window, start) if not d.startswith("QToolButton")]
     assert missing == []
+
+
+
+def test_an_interrupted_recording_is_repaired_at_start_and_the_user_told(qtbot, program, tmp_path) -> None:
+    source = AudioSource("mic:test", SourceKind.MICROPHONE, "Test microphone")
+    recorder = SessionRecorder.start(tmp_path / "data", [source])
+    recorder.listener(AudioBlock(source.id, np.full(16000, 0.25, np.float32), 0.0))
+    info = recorder.close()
+    # As a crash leaves it: still "recording", and no live writer holds its lock.
+    write_session(recorder.folder, dataclasses.replace(info, state=SessionState.RECORDING, ended_at=None))
+    app = program()
+    assert "Recovered" in app.window.notice_label.text()
+    assert read_session(recorder.folder).state is SessionState.RECOVERED

@@ -1,0 +1,280 @@
+"""The folder of one recorded session: names, the metadata file, the transcript and the audio (plain Python, no Qt).
+
+Layout (a contract: the recorder, recovery, the library and exporters all use it)::
+
+    <data_dir>/sessions/<YYYYmmdd-HHMMSS>-<6 hex chars>/    data_dir: platformdirs.user_data_dir("Captionist",
+                                                             appauthor=False) unless given; the time is UTC
+      session.json       {"format": 1, "id": "<folder name>", "title": str, "started_at": ISO-8601 UTC,
+                          "ended_at": ISO-8601 UTC or null, "state": "recording" | "complete" | "recovered",
+                          "duration_s": float,
+                          "sources": [{"id", "name", "kind", "label", "audio": "audio/<n>-<slug>.wav",
+                                       "sample_rate": 16000}],
+                          "problem": str or null}
+      audio/<n>-<slug>.wav   one per source (n counts from 1, slug from its name): 16 kHz mono PCM 16-bit WAV
+      transcript.jsonl   one JSON object per line per CaptionEvent:
+                         {"source_id", "text", "token_ids", "start_s", "end_s", "final"}
+      recording.lock     present while a recorder writes the session; it holds an exclusive lock on it (flock, or
+                         msvcrt.locking on Windows), so a session whose lock can be taken has no live writer
+
+- session.json is replaced atomically (temp file, fsync, os.replace): it is always the old or the new version.
+- state "recording": written while recording, or left behind by a crash. "complete": closed by the recorder (a
+  ``problem`` says why recording stopped early). "recovered": repaired after a crash by ``app.recording.recovery``.
+- While recording, the audio and transcript are valid up to their last sync (at most about a second old): the WAV
+  header's sizes are rewritten after the data is on disk, and whole lines of the transcript end with a newline. A
+  crash can leave a partial sample after the header's size and a partial last transcript line; readers ignore both.
+- Times in transcript.jsonl are seconds on the source's timeline, which is also the position in its WAV file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import secrets
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from app.events import CaptionEvent
+from app.settings import APP_NAME
+
+FORMAT = 1
+SESSION_FILE = "session.json"
+TRANSCRIPT_FILE = "transcript.jsonl"
+LOCK_FILE = "recording.lock"
+AUDIO_DIR = "audio"
+
+
+class SessionError(Exception):
+    """A session folder that cannot be read; the message names the file and what is wrong."""
+
+
+class SessionState(str, Enum):
+    RECORDING = "recording"
+    COMPLETE = "complete"
+    RECOVERED = "recovered"
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """One recorded source: who it was and where its audio is (``audio`` is relative to the session folder)."""
+
+    id: str
+    name: str
+    kind: str
+    label: str
+    audio: str
+    sample_rate: int = 16000
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """The contents of session.json."""
+
+    id: str
+    title: str
+    started_at: datetime
+    state: SessionState
+    sources: tuple[SourceInfo, ...]
+    ended_at: datetime | None = None
+    duration_s: float = 0.0
+    problem: str | None = None
+    format: int = FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "id": self.id,
+            "title": self.title,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat() if self.ended_at is not None else None,
+            "state": self.state.value,
+            "duration_s": self.duration_s,
+            "sources": [dataclasses.asdict(s) for s in self.sources],
+            "problem": self.problem,
+        }
+
+
+def default_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def sessions_dir(data_dir: Path | str | None = None) -> Path:
+    """The folder holding one folder per session."""
+    return Path(data_dir if data_dir is not None else default_data_dir()) / "sessions"
+
+
+def new_session_id(now: datetime) -> str:
+    """A folder name that sorts by start time (``now`` is converted to UTC) and does not collide."""
+    return now.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def audio_name(index: int, source_name: str) -> str:
+    """``audio/<n>-<slug>.wav`` for the source at ``index`` (0-based) in the session's list."""
+    slug = re.sub(r"[^a-z0-9]+", "-", source_name.lower()).strip("-")[:40].strip("-") or "source"
+    return f"{AUDIO_DIR}/{index + 1}-{slug}.wav"
+
+
+def _time(value: Any, key: str, optional: bool = False) -> datetime | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key!r} is not a time")
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
+def _source(raw: Any) -> SourceInfo:
+    if not isinstance(raw, dict):
+        raise ValueError("a source is not an object")
+    try:
+        values = {k: raw[k] for k in ("id", "name", "kind", "label", "audio")}
+        rate = raw.get("sample_rate", 16000)
+    except KeyError as exc:
+        raise ValueError(f"a source has no {exc.args[0]!r}") from None
+    if not all(isinstance(v, str) for v in values.values()) or not isinstance(rate, int):
+        raise ValueError("a source has a field of the wrong type")
+    return SourceInfo(**values, sample_rate=rate)
+
+
+def read_session(folder: Path) -> SessionInfo:
+    """The session.json of ``folder``; raises SessionError when it is missing or damaged."""
+    path = Path(folder) / SESSION_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SessionError(f"{path} is missing.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SessionError(f"{path} cannot be read: {exc}.") from exc
+    try:
+        if not isinstance(raw, dict):
+            raise ValueError("it is not a JSON object")
+        if raw.get("format") != FORMAT:
+            raise ValueError(f"format {raw.get('format')!r} is not supported")
+        title, problem, duration = raw.get("title"), raw.get("problem"), raw.get("duration_s", 0.0)
+        if not isinstance(title, str) or not (problem is None or isinstance(problem, str)):
+            raise ValueError("'title' or 'problem' is not text")
+        if not isinstance(duration, (int, float)) or isinstance(duration, bool):
+            raise ValueError("'duration_s' is not a number")
+        if not isinstance(raw.get("sources"), list):
+            raise ValueError("'sources' is not a list")
+        return SessionInfo(
+            id=str(raw["id"]),
+            title=title,
+            started_at=_time(raw.get("started_at"), "started_at"),
+            ended_at=_time(raw.get("ended_at"), "ended_at", optional=True),
+            state=SessionState(raw.get("state")),
+            duration_s=float(duration),
+            sources=tuple(_source(s) for s in raw["sources"]),
+            problem=problem,
+        )
+    except (KeyError, ValueError) as exc:
+        raise SessionError(f"{path} is damaged: {exc}.") from exc
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make new names in ``folder`` durable (POSIX; Windows has no way to open a folder for this)."""
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_session(folder: Path, info: SessionInfo) -> None:
+    """Replace session.json atomically: a crash leaves the old or the new file, never a mix. Raises OSError."""
+    folder = Path(folder)
+    fd, tmp = tempfile.mkstemp(prefix=".session-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(info.to_json(), f, indent=2, ensure_ascii=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, folder / SESSION_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(folder)
+
+
+def caption_line(event: CaptionEvent) -> str:
+    """The transcript.jsonl line of ``event``, newline included."""
+    record = {"source_id": event.source_id, "text": event.text, "token_ids": list(event.token_ids),
+              "start_s": event.start_s, "end_s": event.end_s, "final": event.final}
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def read_transcript(folder: Path, name: str = TRANSCRIPT_FILE) -> list[CaptionEvent]:
+    """The caption events of a session, in order; a last line cut short by a crash is ignored.
+
+    A missing file is an empty transcript; a damaged whole line raises SessionError.
+    """
+    path = Path(folder) / name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    events = []
+    for number, line in enumerate(data.split(b"\n")[:-1], start=1):  # after the last newline: unfinished
+        try:
+            raw = json.loads(line)
+            events.append(CaptionEvent(str(raw["source_id"]), str(raw["text"]), tuple(int(t) for t in raw["token_ids"]),
+                                       float(raw["start_s"]), float(raw["end_s"]), bool(raw["final"])))
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise SessionError(f"{path} is damaged at line {number}: {exc}.") from exc
+    return events
+
+
+def read_audio(path: Path) -> np.ndarray:
+    """The samples of a session WAV as float32 in [-1, 1)."""
+    import soundfile
+
+    audio, _ = soundfile.read(str(path), dtype="float32", always_2d=True)
+    return np.ascontiguousarray(audio[:, 0])
+
+
+def try_lock(folder: Path) -> IO[bytes] | None:
+    """Take the session's recording.lock; the open file holds it (pass it to ``unlock``), None if someone else does."""
+    f = open(Path(folder) / LOCK_FILE, "a+b")  # noqa: SIM115  (the open file is the lock)
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            f.seek(0)
+            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        return None
+    return f
+
+
+def unlock(lock: IO[bytes], *, remove: bool = False) -> None:
+    """Release a lock from ``try_lock``; ``remove`` also deletes recording.lock (the session has no writer now)."""
+    path = Path(lock.name)
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            lock.seek(0)
+            msvcrt.locking(lock.fileno(), msvcrt.LK_UNLCK, 1)
+    finally:
+        lock.close()
+    if remove:
+        with contextlib.suppress(OSError):  # a leftover lock file only costs recovery a look
+            path.unlink(missing_ok=True)

@@ -1,0 +1,43 @@
+"""Exporting one version of a saved session, with the user's corrections in place of what the model wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.events import CaptionEvent
+from app.export import export, write_export
+from app.library.folder import events_path, read_events, read_meta
+from app.library.index import Library
+
+_EPS = 1e-6
+
+
+def corrected_events(events: list[CaptionEvent], lines: list) -> list[CaptionEvent]:
+    """``events`` where each corrected line's events are replaced by one event carrying the corrected text."""
+    out = list(events)
+    for line in (line for line in lines if line.corrected):
+        inside = [i for i, e in enumerate(out) if e.source_id == line.source_id
+                  and e.start_s >= line.start_s - _EPS and e.end_s <= line.end_s + _EPS]
+        if not inside:
+            continue
+        first = out[inside[0]]
+        lead = " " if first.text[:1].isspace() else ""
+        replacement = CaptionEvent(line.source_id, lead + line.text.strip(), (), line.start_s, line.end_s,
+                                   any(out[i].final for i in inside))
+        drop = set(inside[1:])
+        out = [replacement if i == inside[0] else e for i, e in enumerate(out) if i not in drop]
+    return out
+
+
+def export_session(library: Library, session_id: str, version: str, fmt: str, path: Path, *,
+                   timestamps: bool = True, labels: bool | None = None) -> Path:
+    """Write one version of a session in ``fmt`` to ``path`` (atomically); returns the path written."""
+    folder = library.folder(session_id)
+    meta = read_meta(folder)
+    events = corrected_events(read_events(events_path(folder, version)), library.lines(session_id, version))
+    names = {s.id: s.label or s.name for s in meta.sources}
+    info = library.version_meta(session_id, version)
+    text = export(events, fmt, labels=names, show_labels=labels, timestamps=timestamps,
+                  model=str(info.get("model", "Voxtral Mini 4B Realtime (live)")), title=meta.title,
+                  date=meta.started_at.isoformat(timespec="minutes") if meta.started_at else None)
+    return write_export(path, text)

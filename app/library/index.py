@@ -1,0 +1,517 @@
+"""The library of recorded sessions: an SQLite index over the session folders with full-text search, and the changes
+the user makes (title, corrections, deletion) or asks for (re-transcribed versions).
+
+The folders (see ``app.library.folder``) are the truth; ``<data_dir>/index.sqlite3`` only caches them. ``scan`` brings
+it up to date by comparing the modification time and size of each folder's text files with what was indexed, and
+the file is rebuilt from the folders whenever it is damaged or from another schema version. Nothing here changes a
+session folder except the explicit actions: ``rename``, ``delete``, ``correct``, ``revert_correction``,
+``add_version``.
+
+Search uses FTS5 with the trigram tokenizer, so a word is found anywhere inside the text, as the live view's search
+finds it, also in languages written without spaces. Words shorter than three characters, and all words when SQLite
+has no FTS5, are matched by scanning the line texts instead (case-insensitively, like LIKE but for any script).
+
+Threads: one connection, shared and serialised by a lock; every method may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from app.events import CaptionEvent
+from app.library.folder import (
+    CORRECTIONS_FILE,
+    ID_PATTERN,
+    LIVE,
+    SESSION_FILE,
+    VERSION_PATTERN,
+    VERSIONS_DIR,
+    DamagedFile,
+    SourceInfo,
+    build_lines,
+    events_path,
+    file_stamps,
+    parse_time,
+    read_events,
+    read_json_object,
+    read_meta,
+    stamp_of,
+    version_names,
+    write_events,
+    write_json,
+)
+from app.transcript import TranscriptLine, match_spans
+
+SCHEMA_VERSION = 1
+INDEX_FILE = "index.sqlite3"
+SESSIONS_DIR = "sessions"
+_TRIGRAM = 3  # the trigram tokenizer cannot match shorter words
+_TERM = re.compile(r'"([^"]*)"|(\S+)')
+
+_SCHEMA = """
+CREATE TABLE schema (version INTEGER NOT NULL, full_text INTEGER NOT NULL);
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, started_at TEXT, duration_s REAL NOT NULL, state TEXT NOT NULL,
+    sources TEXT NOT NULL, versions TEXT NOT NULL, size_bytes INTEGER NOT NULL, problem TEXT, stamps TEXT NOT NULL
+);
+CREATE TABLE lines (
+    id INTEGER PRIMARY KEY, session_id TEXT NOT NULL, version TEXT NOT NULL, line_index INTEGER NOT NULL,
+    start_s REAL NOT NULL, label TEXT NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX lines_by_session ON lines (session_id, version, line_index);
+"""
+_FULL_TEXT_SCHEMA = """
+CREATE VIRTUAL TABLE lines_fts USING fts5 (text, content='lines', content_rowid='id', tokenize='trigram');
+CREATE TRIGGER lines_ai AFTER INSERT ON lines BEGIN
+    INSERT INTO lines_fts (rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER lines_ad AFTER DELETE ON lines BEGIN
+    INSERT INTO lines_fts (lines_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER lines_au AFTER UPDATE OF text ON lines BEGIN
+    INSERT INTO lines_fts (lines_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO lines_fts (rowid, text) VALUES (new.id, new.text);
+END;
+"""
+
+
+class LibraryError(Exception):
+    """A library action failed; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """One session as the library list shows it; ``versions`` starts with ``"live"``."""
+
+    id: str
+    title: str
+    started_at: datetime | None
+    duration_s: float
+    sources: tuple[SourceInfo, ...]
+    size_bytes: int
+    state: str  # "recording", "complete", "recovered", or "damaged" when session.json cannot be read
+    versions: tuple[str, ...]
+    problem: str | None
+
+    @property
+    def source_names(self) -> tuple[str, ...]:
+        return tuple(s.display for s in self.sources)
+
+
+@dataclass(frozen=True)
+class Line:
+    """A transcript line; ``text`` is the user's correction when ``corrected``, else what the model wrote.
+
+    ``stale_correction`` is a saved correction that was made for different model text (the line changed since, e.g.
+    it was still growing while recording): it is kept, but not shown in place of the model's text.
+    """
+
+    index: int
+    source_id: str
+    label: str
+    start_s: float
+    end_s: float
+    model_text: str
+    text: str
+    corrected: bool
+    stale_correction: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A line that matches a search; ``marks`` are the (start, end) offsets of the matches in ``snippet``."""
+
+    session_id: str
+    title: str
+    version: str
+    line_index: int
+    start_s: float
+    label: str
+    snippet: str
+    marks: tuple[tuple[int, int], ...]
+
+
+def default_data_dir() -> Path:
+    """The per-user data folder of Captionist (platformdirs)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("Captionist", appauthor=False))
+
+
+def query_terms(query: str) -> list[str]:
+    """The words of a search, all of which a line must contain: "quoted text" stays one term; stray quotes go."""
+    terms: list[str] = []
+    for phrase, word in _TERM.findall(query):
+        term = phrase.strip() if phrase else word.strip('"')
+        if term and term.casefold() not in (t.casefold() for t in terms):
+            terms.append(term)
+    return terms
+
+
+def _marks(text: str, terms: list[str]) -> tuple[tuple[int, int], ...]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(s for term in terms for s in match_spans(text, term)):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
+
+
+def _has_fts5(conn: sqlite3.Connection) -> bool:
+    try:
+        conn.execute("CREATE VIRTUAL TABLE temp.fts5_probe USING fts5 (x, tokenize='trigram')")
+    except sqlite3.OperationalError:
+        return False
+    conn.execute("DROP TABLE temp.fts5_probe")
+    return True
+
+
+def _casefold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _with_corrections(lines: list[TranscriptLine], saved: Any) -> list[Line]:
+    saved = saved if isinstance(saved, dict) else {}
+    out = []
+    for line in lines:
+        entry = saved.get(str(line.index))
+        text, corrected, stale = line.text, False, None
+        if isinstance(entry, dict) and isinstance(entry.get("text"), str):
+            if entry.get("model_text") == line.text:
+                text, corrected = entry["text"], True
+            else:
+                stale = entry["text"]
+        out.append(
+            Line(line.index, line.source_id, line.label, line.start_s, line.end_s, line.text, text, corrected, stale)
+        )
+    return out
+
+
+class Library:
+    """The sessions under ``data_dir/sessions`` and their index; see the module docstring."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.sessions_dir = self.data_dir / SESSIONS_DIR
+        self.sessions_dir.mkdir(parents=True, exist_ok=True)
+        self._db_path = self.data_dir / INDEX_FILE
+        self._lock = threading.RLock()
+        self._conn, self.full_text = self._open()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- reading -------------------------------------------------------------------------------------------------
+
+    def scan(self) -> list[str]:
+        """Index new and changed session folders and forget vanished ones; the ids whose entries changed."""
+        with self._lock:
+            self.sessions_dir.mkdir(parents=True, exist_ok=True)
+            known = {row[0]: row[1:] for row in self._conn.execute("SELECT id, stamps, size_bytes FROM sessions")}
+            on_disk = {p.name: p for p in self.sessions_dir.iterdir() if ID_PATTERN.fullmatch(p.name) and p.is_dir()}
+            changed = sorted(set(known) - set(on_disk))
+            with self._conn:
+                for session_id in changed:
+                    self._forget(session_id)
+            for session_id, folder in sorted(on_disk.items()):
+                stamps, size = file_stamps(folder)
+                old = known.get(session_id)
+                if old is None or json.loads(old[0]) != stamps:
+                    with self._conn:
+                        self._index(folder, stamps, size)
+                    changed.append(session_id)
+                elif old[1] != size:  # only the audio grew (a recording in progress)
+                    with self._conn:
+                        self._conn.execute("UPDATE sessions SET size_bytes = ? WHERE id = ?", (size, session_id))
+            return changed
+
+    def sessions(self) -> list[SessionSummary]:
+        """The indexed sessions, newest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, title, started_at, duration_s, sources, size_bytes, state, versions, problem "
+                "FROM sessions ORDER BY started_at DESC, id DESC"
+            ).fetchall()
+        return [
+            SessionSummary(
+                sid,
+                title,
+                parse_time(started),
+                duration,
+                tuple(SourceInfo(**s) for s in json.loads(src)),
+                size,
+                state,
+                tuple(json.loads(versions)),
+                problem,
+            )
+            for sid, title, started, duration, src, size, state, versions, problem in rows
+        ]
+
+    def folder(self, session_id: str) -> Path:
+        """The folder of a session; LibraryError when there is no such session."""
+        folder = self.sessions_dir / session_id
+        if not ID_PATTERN.fullmatch(session_id) or not folder.is_dir():
+            raise LibraryError(f"The session {session_id} no longer exists.")
+        return folder
+
+    def versions(self, session_id: str) -> list[str]:
+        """``"live"`` and then the re-transcribed versions, oldest first."""
+        return version_names(self.folder(session_id))
+
+    def version_meta(self, session_id: str, version: str) -> dict[str, Any]:
+        """The metadata stored with a re-transcribed version ({} for the live one or when it is unreadable)."""
+        if version == LIVE or not VERSION_PATTERN.fullmatch(version):
+            return {}
+        try:
+            return read_json_object(self.folder(session_id) / VERSIONS_DIR / f"{version}.json")
+        except DamagedFile:
+            return {}
+
+    def lines(self, session_id: str, version: str = LIVE) -> list[Line]:
+        """The transcript lines of a version, with the user's corrections applied."""
+        folder = self.folder(session_id)
+        if version not in version_names(folder):
+            raise LibraryError(f"The session has no version {version!r}.")
+        try:
+            corrections = read_json_object(folder / CORRECTIONS_FILE)
+        except DamagedFile:
+            corrections = {}  # scan reports it as the session's problem
+        model = build_lines(read_events(events_path(folder, version)), read_meta(folder).sources)
+        return _with_corrections(model, corrections.get(version))
+
+    def audio_path(self, session_id: str, source_id: str) -> Path:
+        """The WAV file of one source of a session; LibraryError when it is not there."""
+        folder = self.folder(session_id)
+        for source in read_meta(folder).sources:
+            path = (folder / source.audio).resolve()
+            if source.id == source_id and source.audio and path.is_relative_to(folder.resolve()) and path.is_file():
+                return path
+        raise LibraryError(f"The recording of this source is missing from {folder}.")
+
+    def search(
+        self, query: str, session_id: str | None = None, version: str | None = None, limit: int = 1000
+    ) -> list[SearchHit]:
+        """Lines containing every word of ``query`` (corrected text where corrected), in all sessions or one, in
+        every version or one; newest session first, then the live version, then by time.
+        """
+        terms = query_terms(query)
+        if not terms:
+            return []
+        where: list[str] = []
+        params: list[Any] = []
+        indexed = [t for t in terms if len(t) >= _TRIGRAM] if self.full_text else []
+        if indexed:
+            where.append("l.id IN (SELECT rowid FROM lines_fts WHERE lines_fts MATCH ?)")
+            params.append(" ".join('"' + t.replace('"', '""') + '"' for t in indexed))
+        for term in terms:
+            if term not in indexed:
+                where.append("instr(casefold(l.text), ?) > 0")
+                params.append(term.casefold())
+        for column, value in (("l.session_id", session_id), ("l.version", version)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = (
+            "SELECT l.session_id, s.title, l.version, l.line_index, l.start_s, l.label, l.text "
+            "FROM lines l JOIN sessions s ON s.id = l.session_id WHERE " + " AND ".join(where) + " "
+            "ORDER BY s.started_at DESC, s.id DESC, l.version != 'live', l.version, l.line_index LIMIT ?"
+        )
+        with self._lock:
+            rows = self._conn.execute(sql, (*params, limit)).fetchall()
+        return [SearchHit(*row, _marks(row[-1], terms)) for row in rows]
+
+    # -- the user's actions --------------------------------------------------------------------------------------
+
+    def rename(self, session_id: str, title: str) -> None:
+        """Give a session a new title, in its ``session.json`` and in the index."""
+        title = " ".join(title.split())
+        if not title:
+            raise LibraryError("A session needs a title.")
+        with self._lock:
+            folder = self.folder(session_id)
+            try:
+                raw = read_json_object(folder / SESSION_FILE)
+            except DamagedFile as exc:
+                raise LibraryError(f"Cannot rename the session: {exc}") from None
+            if not raw:
+                raise LibraryError(f"Cannot rename the session: {SESSION_FILE} is missing.")
+            self._write(write_json, folder / SESSION_FILE, {**raw, "title": title})
+            with self._conn:
+                self._conn.execute("UPDATE sessions SET title = ? WHERE id = ?", (title, session_id))
+                self._restamp(folder, SESSION_FILE)
+
+    def delete(self, session_id: str) -> None:
+        """Remove a session's folder (audio, transcripts, corrections) for good, and its index entries."""
+        with self._lock:
+            folder = self.folder(session_id)
+            try:
+                shutil.rmtree(folder)
+            except OSError as exc:
+                if folder.exists():  # what could not be removed stays listed
+                    self._reindex(folder)
+                raise LibraryError(f"Could not delete all of {folder}: {exc}") from None
+            finally:
+                if not folder.exists():
+                    with self._conn:
+                        self._forget(session_id)
+
+    def correct(self, session_id: str, version: str, line_index: int, text: str) -> Line:
+        """Save the user's text for a line beside what the model wrote; the model's own text restores it."""
+        return self._save_correction(session_id, version, line_index, text.strip())
+
+    def revert_correction(self, session_id: str, version: str, line_index: int) -> Line:
+        """Show what the model wrote for a line again (forgets the correction, also a stale one)."""
+        return self._save_correction(session_id, version, line_index, None)
+
+    def add_version(self, session_id: str, name: str, events: Iterable[CaptionEvent], meta: dict[str, Any]) -> None:
+        """Store a re-transcription as ``versions/<name>.jsonl`` (replacing one of that name) and index it.
+
+        ``meta`` holds ``model``, ``delay_ms`` or ``language`` and ``complete``; ``name`` and ``created_at`` are added.
+        """
+        if name == LIVE or not VERSION_PATTERN.fullmatch(name):
+            raise LibraryError(f"{name!r} cannot name a version: use letters, digits, '.', '_' and '-'.")
+        with self._lock:
+            folder = self.folder(session_id)
+            (folder / VERSIONS_DIR).mkdir(exist_ok=True)
+            self._write(write_events, events_path(folder, name), list(events))
+            record = {"created_at": _now(), **meta, "name": name}
+            self._write(write_json, folder / VERSIONS_DIR / f"{name}.json", record)
+            self._reindex(folder)
+
+    # -- internals -----------------------------------------------------------------------------------------------
+
+    def _open(self) -> tuple[sqlite3.Connection, bool]:
+        conn = None
+        try:
+            conn = self._connect()
+            row = conn.execute("SELECT version, full_text FROM schema").fetchone()
+            if row is not None and row[0] == SCHEMA_VERSION and bool(row[1]) == _has_fts5(conn):
+                return conn, bool(row[1])
+        except sqlite3.DatabaseError:
+            pass  # new, from another schema version, or damaged: it only caches the folders, so build it again
+        if conn is not None:
+            conn.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self._db_path}{suffix}").unlink(missing_ok=True)
+        conn = self._connect()
+        full_text = _has_fts5(conn)
+        conn.executescript(_SCHEMA + (_FULL_TEXT_SCHEMA if full_text else ""))
+        with conn:
+            conn.execute("INSERT INTO schema VALUES (?, ?)", (SCHEMA_VERSION, int(full_text)))
+        return conn, full_text
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._db_path, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.create_function("casefold", 1, _casefold, deterministic=True)
+        return conn
+
+    def _write(self, writer: Any, path: Path, content: Any) -> None:
+        try:
+            writer(path, content)
+        except OSError as exc:
+            raise LibraryError(f"Could not write {path}: {exc}") from None
+
+    def _forget(self, session_id: str) -> None:
+        self._conn.execute("DELETE FROM lines WHERE session_id = ?", (session_id,))
+        self._conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    def _reindex(self, folder: Path) -> None:
+        stamps, size = file_stamps(folder)
+        with self._conn:
+            self._index(folder, stamps, size)
+
+    def _index(self, folder: Path, stamps: dict[str, list[int]], size: int) -> None:
+        meta = read_meta(folder)
+        problems = [meta.problem] if meta.problem else []
+        try:
+            corrections = read_json_object(folder / CORRECTIONS_FILE)
+        except DamagedFile as exc:
+            corrections = {}
+            problems.append(f"{exc} The corrections in it are not shown.")
+        versions = version_names(folder)
+        self._conn.execute("DELETE FROM lines WHERE session_id = ?", (folder.name,))
+        end_s = 0.0
+        for version in versions:
+            events = read_events(events_path(folder, version))
+            if version == LIVE:
+                end_s = max((e.end_s for e in events), default=0.0)
+            lines = _with_corrections(build_lines(events, meta.sources), corrections.get(version))
+            self._conn.executemany(
+                "INSERT INTO lines (session_id, version, line_index, start_s, label, text) VALUES (?, ?, ?, ?, ?, ?)",
+                [(folder.name, version, x.index, x.start_s, x.label, x.text) for x in lines],
+            )
+        self._conn.execute(
+            "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                folder.name,
+                meta.title,
+                meta.started_at.astimezone(timezone.utc).isoformat() if meta.started_at else None,
+                meta.duration_s or end_s,
+                meta.state,
+                json.dumps([s.__dict__ for s in meta.sources]),
+                json.dumps(versions),
+                size,
+                " ".join(problems) or None,
+                json.dumps(stamps),
+            ),
+        )
+
+    def _restamp(self, folder: Path, rel: str) -> None:
+        """Record our own write to ``rel`` so that the next scan does not index the session again for it."""
+        row = self._conn.execute("SELECT stamps FROM sessions WHERE id = ?", (folder.name,)).fetchone()
+        if row is None:
+            self._index(folder, *file_stamps(folder))
+            return
+        stamps = json.loads(row[0])
+        stamps[rel] = stamp_of(folder, rel)
+        self._conn.execute("UPDATE sessions SET stamps = ? WHERE id = ?", (json.dumps(stamps), folder.name))
+
+    def _save_correction(self, session_id: str, version: str, line_index: int, text: str | None) -> Line:
+        with self._lock:
+            folder = self.folder(session_id)
+            if version not in version_names(folder):
+                raise LibraryError(f"The session has no version {version!r}.")
+            model = build_lines(read_events(events_path(folder, version)), read_meta(folder).sources)
+            if not 0 <= line_index < len(model):
+                raise LibraryError(f"The transcript has no line {line_index + 1}.")
+            line = model[line_index]
+            try:
+                saved = read_json_object(folder / CORRECTIONS_FILE)
+            except DamagedFile as exc:
+                raise LibraryError(f"{exc} Nothing was saved, so that the corrections in it are kept.") from None
+            entries = saved.get(version) if isinstance(saved.get(version), dict) else {}
+            if text is None or text == line.text.strip():
+                if str(line_index) not in entries:
+                    return _with_corrections([line], None)[0]  # nothing to undo: leave the file alone
+                entries.pop(str(line_index))
+            else:
+                entries[str(line_index)] = {"text": text, "model_text": line.text, "edited_at": _now()}
+            if entries:
+                saved[version] = entries
+            else:
+                saved.pop(version, None)
+            self._write(write_json, folder / CORRECTIONS_FILE, saved)
+            result = _with_corrections([line], {str(line_index): entries.get(str(line_index))})[0]
+            with self._conn:
+                self._conn.execute(
+                    "UPDATE lines SET text = ? WHERE session_id = ? AND version = ? AND line_index = ?",
+                    (result.text, session_id, version, line_index),
+                )
+                self._restamp(folder, CORRECTIONS_FILE)
+            return result

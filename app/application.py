@@ -17,7 +17,11 @@ from app.capture.devices import list_sources
 from app.capture.errors import CaptureError
 from app.engine.local import LocalEngine
 from app.events import AudioSource, CaptionEvent, LevelReading, Notice, Severity, SourceKind, WorkerStatus
+from app.library.index import Library
+from app.library.playback import Player
+from app.library_actions import LibraryActions
 from app.live import LiveCaptions
+from app.recording.importer import import_audio
 from app.recording.recorder import RecordingError, SessionRecorder
 from app.recording.recovery import recover_sessions
 from app.recording.session_folder import default_data_dir
@@ -25,11 +29,12 @@ from app.settings import Settings, SettingsStore
 from app.setup.device_info import SpeedReport
 from app.setup.loader import ModelLoader
 from app.status_text import is_behind, short_model_name, status_line
+from app.ui.library_view import LibraryView
 from app.ui.main_window import MainWindow
 from app.ui.model_setup_dialog import ModelSetupDialog
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.tray import Tray
-from model import RealtimeModel
+from model import AudioInputError, RealtimeModel, VoxtralModel, load_voxtral
 
 
 class Captionist(QObject):
@@ -48,6 +53,7 @@ class Captionist(QObject):
         self._file_sources: list[AudioSource] = []
         self._available: list[AudioSource] = []
         self._start_when_loaded = False
+        self._quitting = False
 
         self.live = LiveCaptions(capture_options=capture_options, parent=self)
         self.window = MainWindow()
@@ -65,6 +71,7 @@ class Captionist(QObject):
         w.click_through_action.toggled.connect(self.set_click_through)
         w.settings_action.triggered.connect(self.open_settings)
         w.model_action.triggered.connect(self.open_model_setup)
+        w.import_action.triggered.connect(self._choose_import)
         w.show_window_action.triggered.connect(self._show_window)
         w.quit_action.triggered.connect(self.quit)
         w.closing.connect(self.quit)
@@ -84,6 +91,38 @@ class Captionist(QObject):
             w.show_notice(Notice(Severity.WARNING, problem))
         self.refresh_sources()
         self.recover_recordings()
+        self.library = Library(self.data_dir)
+        self.library_view = LibraryView(self.library, Player())
+        w.add_library(self.library_view)
+        self._voxtral: VoxtralModel | None = None
+        self.library_actions = LibraryActions(self.library, self.library_view, realtime=lambda: self._model,
+                                              voxtral=self._load_voxtral, notify=w.show_notice, parent=w)
+        self.library_view.refresh()
+
+    def import_file(self, path: str | Path) -> Path | None:
+        """Add an audio file to the library as a session of its own; None (and a notice) when it cannot be."""
+        try:
+            folder = import_audio(self.data_dir, path)
+        except (AudioInputError, OSError) as exc:
+            self.window.show_notice(Notice(Severity.ERROR, f"{Path(path).name} could not be imported: {exc}"))
+            return None
+        self.library_view.refresh()
+        self.window.tabs.setCurrentWidget(self.library_view)
+        self.window.show_notice(Notice(Severity.INFO, f"Imported {Path(path).name}. Choose “Transcribe again…” "
+                                                      "in the library to transcribe it."))
+        return folder
+
+    def _choose_import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Import an audio file", "",
+                                              "Audio files (*.wav *.flac *.ogg *.mp3);;All files (*)")
+        if path:
+            self.import_file(path)
+
+    def _load_voxtral(self) -> VoxtralModel:
+        """Voxtral Mini 3B, loaded on first use (called on the re-transcription thread)."""
+        if self._voxtral is None:
+            self._voxtral = load_voxtral(self.settings.model.offline_source, device=self.settings.model.device or None)
+        return self._voxtral
 
     def recover_recordings(self) -> None:
         """Repair sessions a crash interrupted, and say what was found."""
@@ -182,6 +221,7 @@ class Captionist(QObject):
             info = recorder.close()
             self.window.statusBar().showMessage(f"Saved the recording '{info.title}' ({info.duration_s:.0f} s).",
                                                 10000)
+            self.library_view.refresh()
 
     def _label(self, source_id: str) -> str:
         if len(self.live.sources) < 2:
@@ -296,11 +336,16 @@ class Captionist(QObject):
         self.window.activateWindow()
 
     def quit(self) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
         if self._loader is not None:
             self._loader.cancel()
             self._loader.wait()
         self.live.shutdown()
         self._stopped()  # closes the recording, if one is open
+        self.library_actions.cancel()
+        self.library.close()
         self.overlay.close()
         self.tray.hide()
         app = QApplication.instance()

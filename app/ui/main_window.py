@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QToolBar, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QSplitter,
+    QTabWidget,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.events import Notice, Severity
 from app.ui.icon import app_icon
@@ -47,6 +56,8 @@ class MainWindow(QMainWindow):
                                             "Let mouse clicks pass through the overlay", checkable=True)
         self.settings_action = _action(self, "Se&ttings…", "Ctrl+,", "Audio, caption, model and delay settings")
         self.model_action = _action(self, "&Model…", "Ctrl+M", "Choose or download the speech model")
+        self.import_action = _action(self, "&Import audio file…", "Ctrl+I",
+                                     "Add an audio file to the library to transcribe and export it")
         self.show_window_action = QAction("Show &window", self)
         self.quit_action = _action(self, "&Quit", "Ctrl+Q", "Stop captions and quit")
 
@@ -63,6 +74,7 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction(self.quit_action)
         tools = self.menuBar().addMenu("&Tools")
+        tools.addAction(self.import_action)
         tools.addAction(self.settings_action)
         tools.addAction(self.model_action)
 
@@ -77,10 +89,13 @@ class MainWindow(QMainWindow):
         self.notice_label.setAccessibleName("Notice")
         self.notice_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.notice_label.hide()
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Live captions and library")
+        self.tabs.addTab(splitter, "&Live")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.notice_label)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
         self.model_label = QLabel("No model loaded")
@@ -95,6 +110,10 @@ class MainWindow(QMainWindow):
                 if not button.accessibleName() and button.objectName().endswith("_ext_button"):
                     button.setAccessibleName(name)
         self.resize(960, 600)
+
+    def add_library(self, view: QWidget) -> None:
+        """The library of recorded sessions, in its own tab."""
+        self.tabs.addTab(view, "Li&brary")
 
     def set_running(self, running: bool) -> None:
         self.start_action.setChecked(running)

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import soundfile
-from PySide6.QtWidgets import QApplication, QPushButton, QToolBar
+from PySide6.QtWidgets import QApplication, QPushButton, QToolBar, QWidget
 
 from app.application import Captionist
 from app.events import MODEL_RATE, AudioBlock, AudioSource, SourceKind
@@ -166,3 +166,53 @@ def test_an_interrupted_recording_is_repaired_at_start_and_the_user_told(qtbot, 
     app = program()
     assert "Recovered" in app.window.notice_label.text()
     assert read_session(recorder.folder).state is SessionState.RECOVERED
+
+
+def test_a_recorded_session_is_in_the_library_can_be_transcribed_again_corrected_and_exported(
+        qtbot, program, speech_file, tmp_path) -> None:
+    import srt
+
+    from app.export.session import export_session
+    from app.ui.retranscribe_dialog import RetranscribeDialog
+
+    path, _ = speech_file
+    app = program()
+    app.show()
+    qtbot.waitUntil(lambda: app.live.engine is not None, timeout=30000)
+    app.add_file_source(path)
+    with qtbot.waitSignal(app.live.stopped, timeout=60000):
+        app.start_captions()
+    (session,) = app.library.sessions()
+    assert session.duration_s > 3 and session.versions == ("live",)
+    assert app.library_view.sessions.findChildren(QWidget)  # the library tab shows it
+
+    dialog = RetranscribeDialog(session.title)
+    qtbot.addWidget(dialog)
+    dialog.delay.setValue(960)
+    app.library_actions._start(session.id, dialog)  # noqa: SLF001 — what the dialog's Start button does
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("Done"), timeout=60000)
+    versions = app.library.versions(session.id)
+    assert len(versions) == 2 and versions[1].startswith("realtime-960ms-")
+
+    line = app.library.lines(session.id, "live")[0]
+    app.library.correct(session.id, "live", line.index, "The budget was approved.")
+    out = export_session(app.library, session.id, "live", "srt", tmp_path / "out" / "meeting.srt")
+    cues = list(srt.parse(out.read_text(encoding="utf-8")))
+    assert "The budget was approved." in " ".join(c.content for c in cues)
+    txt = export_session(app.library, session.id, versions[1], "txt", tmp_path / "out" / "again.txt")
+    assert txt.read_text(encoding="utf-8").strip()
+
+
+def test_an_imported_file_becomes_a_session_and_a_bad_one_is_reported(qtbot, program, speech_file, tmp_path) -> None:
+    path, _ = speech_file
+    app = program()
+    folder = app.import_file(path)
+    (session,) = app.library.sessions()
+    assert session.title == "meeting" and session.duration_s == pytest.approx(read_session(folder).duration_s)
+    played, _ = soundfile.read(path, dtype="float32")
+    np.testing.assert_array_equal(read_audio(folder / read_session(folder).sources[0].audio), played)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really audio")
+    assert app.import_file(broken) is None
+    assert "broken.wav could not be imported" in app.window.notice_label.text()
+    assert len(app.library.sessions()) == 1

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from app.events import CaptionEvent
 from app.export import export, write_export
-from app.library.folder import events_path, read_events, read_meta
+from app.library.folder import read_meta, read_version
 from app.library.index import Library
 
 _EPS = 1e-6
@@ -34,8 +34,8 @@ def export_session(library: Library, session_id: str, version: str, fmt: str, pa
     """Write one version of a session in ``fmt`` to ``path`` (atomically); returns the path written."""
     folder = library.folder(session_id)
     meta = read_meta(folder)
-    events = corrected_events(read_events(events_path(folder, version)), library.lines(session_id, version))
-    names = {s.id: s.label or s.name for s in meta.sources}
+    events = corrected_events(read_version(folder, version), library.lines(session_id, version))
+    names = {s.id: s.display for s in meta.sources}
     info = library.version_meta(session_id, version)
     text = export(events, fmt, labels=names, show_labels=labels, timestamps=timestamps,
                   model=str(info.get("model", "Voxtral Mini 4B Realtime (live)")), title=meta.title,

@@ -1,8 +1,9 @@
 """Recorded sessions: the library index with search, corrections and versions, and audio playback."""
 
-from app.library.folder import LIVE, SourceInfo
-from app.library.index import Library, LibraryError, Line, SearchHit, SessionSummary, default_data_dir
+from app.library.folder import LIVE
+from app.library.index import Library, LibraryError, Line, SearchHit, SessionSummary
 from app.library.playback import PlaybackError, Player
+from app.recording.session_folder import SourceInfo, default_data_dir
 
 __all__ = [
     "LIVE",

@@ -1,11 +1,11 @@
 """The library of recorded sessions: an SQLite index over the session folders with full-text search, and the changes
 the user makes (title, corrections, deletion) or asks for (re-transcribed versions).
 
-The folders (see ``app.library.folder``) are the truth; ``<data_dir>/index.sqlite3`` only caches them. ``scan`` brings
-it up to date by comparing the modification time and size of each folder's text files with what was indexed, and
-the file is rebuilt from the folders whenever it is damaged or from another schema version. Nothing here changes a
-session folder except the explicit actions: ``rename``, ``delete``, ``correct``, ``revert_correction``,
-``add_version``.
+The folders (see ``app.recording.session_folder`` and ``app.library.folder``) are the truth;
+``<data_dir>/index.sqlite3`` only caches them. ``scan`` brings it up to date by comparing the modification time and
+size of each folder's text files with what was indexed, and the file is rebuilt from the folders whenever it is
+damaged or from another schema version. Nothing here changes a session folder except the explicit actions:
+``rename``, ``delete``, ``correct``, ``revert_correction``, ``add_version``.
 
 Search uses FTS5 with the trigram tokenizer, so a word is found anywhere inside the text, as the live view's search
 finds it, also in languages written without spaces. Words shorter than three characters, and all words when SQLite
@@ -21,8 +21,8 @@ import re
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,30 +30,34 @@ from typing import Any
 from app.events import CaptionEvent
 from app.library.folder import (
     CORRECTIONS_FILE,
-    ID_PATTERN,
     LIVE,
-    SESSION_FILE,
     VERSION_PATTERN,
     VERSIONS_DIR,
     DamagedFile,
-    SourceInfo,
     build_lines,
-    events_path,
     file_stamps,
-    parse_time,
-    read_events,
     read_json_object,
     read_meta,
+    read_version,
     stamp_of,
+    version_file,
     version_names,
-    write_events,
+)
+from app.recording.session_folder import (
+    ID_PATTERN,
+    SESSION_FILE,
+    SessionError,
+    SourceInfo,
+    read_session,
+    sessions_dir,
     write_json,
+    write_session,
+    write_transcript,
 )
 from app.transcript import TranscriptLine, match_spans
 
 SCHEMA_VERSION = 1
 INDEX_FILE = "index.sqlite3"
-SESSIONS_DIR = "sessions"
 _TRIGRAM = 3  # the trigram tokenizer cannot match shorter words
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
 
@@ -140,13 +144,6 @@ class SearchHit:
     marks: tuple[tuple[int, int], ...]
 
 
-def default_data_dir() -> Path:
-    """The per-user data folder of Captionist (platformdirs)."""
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("Captionist", appauthor=False))
-
-
 def query_terms(query: str) -> list[str]:
     """The words of a search, all of which a line must contain: "quoted text" stays one term; stray quotes go."""
     terms: list[str] = []
@@ -206,7 +203,7 @@ class Library:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
-        self.sessions_dir = self.data_dir / SESSIONS_DIR
+        self.sessions_dir = sessions_dir(self.data_dir)
         self.sessions_dir.mkdir(parents=True, exist_ok=True)
         self._db_path = self.data_dir / INDEX_FILE
         self._lock = threading.RLock()
@@ -251,7 +248,7 @@ class Library:
             SessionSummary(
                 sid,
                 title,
-                parse_time(started),
+                datetime.fromisoformat(started) if started else None,
                 duration,
                 tuple(SourceInfo(**s) for s in json.loads(src)),
                 size,
@@ -291,7 +288,7 @@ class Library:
             corrections = read_json_object(folder / CORRECTIONS_FILE)
         except DamagedFile:
             corrections = {}  # scan reports it as the session's problem
-        model = build_lines(read_events(events_path(folder, version)), read_meta(folder).sources)
+        model = build_lines(read_version(folder, version), read_meta(folder).sources)
         return _with_corrections(model, corrections.get(version))
 
     def audio_path(self, session_id: str, source_id: str) -> Path:
@@ -345,12 +342,10 @@ class Library:
         with self._lock:
             folder = self.folder(session_id)
             try:
-                raw = read_json_object(folder / SESSION_FILE)
-            except DamagedFile as exc:
-                raise LibraryError(f"Cannot rename the session: {exc}") from None
-            if not raw:
-                raise LibraryError(f"Cannot rename the session: {SESSION_FILE} is missing.")
-            self._write(write_json, folder / SESSION_FILE, {**raw, "title": title})
+                info = read_session(folder)
+            except SessionError as exc:
+                raise LibraryError(f"Cannot rename the session: {SESSION_FILE} {exc.reason}.") from None
+            self._write(lambda: write_session(folder, replace(info, title=title)), folder / SESSION_FILE)
             with self._conn:
                 self._conn.execute("UPDATE sessions SET title = ? WHERE id = ?", (title, session_id))
                 self._restamp(folder, SESSION_FILE)
@@ -388,9 +383,11 @@ class Library:
         with self._lock:
             folder = self.folder(session_id)
             (folder / VERSIONS_DIR).mkdir(exist_ok=True)
-            self._write(write_events, events_path(folder, name), list(events))
+            events = list(events)
+            self._write(lambda: write_transcript(folder, events, version_file(name)), folder / version_file(name))
             record = {"created_at": _now(), **meta, "name": name}
-            self._write(write_json, folder / VERSIONS_DIR / f"{name}.json", record)
+            path = folder / VERSIONS_DIR / f"{name}.json"
+            self._write(lambda: write_json(path, record), path)
             self._reindex(folder)
 
     # -- internals -----------------------------------------------------------------------------------------------
@@ -421,9 +418,10 @@ class Library:
         conn.create_function("casefold", 1, _casefold, deterministic=True)
         return conn
 
-    def _write(self, writer: Any, path: Path, content: Any) -> None:
+    def _write(self, write: Callable[[], None], path: Path) -> None:
+        """``write()``, which writes ``path``; its OSError becomes a LibraryError."""
         try:
-            writer(path, content)
+            write()
         except OSError as exc:
             raise LibraryError(f"Could not write {path}: {exc}") from None
 
@@ -448,7 +446,7 @@ class Library:
         self._conn.execute("DELETE FROM lines WHERE session_id = ?", (folder.name,))
         end_s = 0.0
         for version in versions:
-            events = read_events(events_path(folder, version))
+            events = read_version(folder, version)
             if version == LIVE:
                 end_s = max((e.end_s for e in events), default=0.0)
             lines = _with_corrections(build_lines(events, meta.sources), corrections.get(version))
@@ -487,7 +485,7 @@ class Library:
             folder = self.folder(session_id)
             if version not in version_names(folder):
                 raise LibraryError(f"The session has no version {version!r}.")
-            model = build_lines(read_events(events_path(folder, version)), read_meta(folder).sources)
+            model = build_lines(read_version(folder, version), read_meta(folder).sources)
             if not 0 <= line_index < len(model):
                 raise LibraryError(f"The transcript has no line {line_index + 1}.")
             line = model[line_index]
@@ -506,7 +504,7 @@ class Library:
                 saved[version] = entries
             else:
                 saved.pop(version, None)
-            self._write(write_json, folder / CORRECTIONS_FILE, saved)
+            self._write(lambda: write_json(folder / CORRECTIONS_FILE, saved), folder / CORRECTIONS_FILE)
             result = _with_corrections([line], {str(line_index): entries.get(str(line_index))})[0]
             with self._conn:
                 self._conn.execute(

@@ -15,8 +15,10 @@ Layout (a contract: the recorder, recovery, the library and exporters all use it
                          {"source_id", "text", "token_ids", "start_s", "end_s", "final"}
       recording.lock     present while a recorder writes the session; it holds an exclusive lock on it (flock, or
                          msvcrt.locking on Windows), so a session whose lock can be taken has no live writer
+      versions/, corrections.json   what the library adds later (see ``app.library.folder``)
 
-- session.json is replaced atomically (temp file, fsync, os.replace): it is always the old or the new version.
+- session.json (and every file the library writes) is replaced atomically (temp file, fsync, os.replace, fsync of the
+  folder): it is always the old or the new version.
 - state "recording": written while recording, or left behind by a crash. "complete": closed by the recorder (a
   ``problem`` says why recording stopped early). "recovered": repaired after a crash by ``app.recording.recovery``.
 - While recording, the audio and transcript are valid up to their last sync (at most about a second old): the WAV
@@ -34,6 +36,7 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -50,10 +53,19 @@ SESSION_FILE = "session.json"
 TRANSCRIPT_FILE = "transcript.jsonl"
 LOCK_FILE = "recording.lock"
 AUDIO_DIR = "audio"
+ID_PATTERN = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")  # the folder names that new_session_id makes
 
 
 class SessionError(Exception):
-    """A session folder that cannot be read; the message names the file and what is wrong."""
+    """A session folder that cannot be read; the message names the file and what is wrong.
+
+    ``path`` is the file and ``reason`` what is wrong with it ("is missing", "cannot be read: …", "is damaged: …").
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path} {reason}.")
+        self.path = Path(path)
+        self.reason = reason
 
 
 class SessionState(str, Enum):
@@ -72,6 +84,11 @@ class SourceInfo:
     label: str
     audio: str
     sample_rate: int = 16000
+
+    @property
+    def display(self) -> str:
+        """What the user calls it: the label ("You", "Others"), else the device name."""
+        return self.label or self.name
 
 
 @dataclass(frozen=True)
@@ -118,6 +135,14 @@ def new_session_id(now: datetime) -> str:
     return now.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
+def id_time(session_id: str) -> datetime | None:
+    """The start time (UTC) that a folder name from ``new_session_id`` holds; None for another name."""
+    try:
+        return datetime.strptime(session_id[:15], "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
 def audio_name(index: int, source_name: str) -> str:
     """``audio/<n>-<slug>.wav`` for the source at ``index`` (0-based) in the session's list."""
     slug = re.sub(r"[^a-z0-9]+", "-", source_name.lower()).strip("-")[:40].strip("-") or "source"
@@ -152,9 +177,9 @@ def read_session(folder: Path) -> SessionInfo:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SessionError(f"{path} is missing.") from None
+        raise SessionError(path, "is missing") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SessionError(f"{path} cannot be read: {exc}.") from exc
+        raise SessionError(path, f"cannot be read: {exc}") from exc
     try:
         if not isinstance(raw, dict):
             raise ValueError("it is not a JSON object")
@@ -178,7 +203,7 @@ def read_session(folder: Path) -> SessionInfo:
             problem=problem,
         )
     except (KeyError, ValueError) as exc:
-        raise SessionError(f"{path} is damaged: {exc}.") from exc
+        raise SessionError(path, f"is damaged: {exc}") from exc
 
 
 def fsync_dir(folder: Path) -> None:
@@ -192,21 +217,31 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_session(folder: Path, info: SessionInfo) -> None:
-    """Replace session.json atomically: a crash leaves the old or the new file, never a mix. Raises OSError."""
-    folder = Path(folder)
-    fd, tmp = tempfile.mkstemp(prefix=".session-", suffix=".json", dir=folder)
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` in one step (temporary file, fsync, rename, fsync of the folder): a crash leaves
+    the old or the new file, never a mix. Raises OSError."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(info.to_json(), f, indent=2, ensure_ascii=False)
-            f.write("\n")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, folder / SESSION_FILE)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_dir(folder)
+    fsync_dir(path.parent)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Replace ``path`` atomically by ``obj`` as indented JSON (UTF-8, a newline at the end). Raises OSError."""
+    write_atomic(path, (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+
+
+def write_session(folder: Path, info: SessionInfo) -> None:
+    """Replace session.json atomically: a crash leaves the old or the new file, never a mix. Raises OSError."""
+    write_json(Path(folder) / SESSION_FILE, info.to_json())
 
 
 def caption_line(event: CaptionEvent) -> str:
@@ -216,25 +251,52 @@ def caption_line(event: CaptionEvent) -> str:
     return json.dumps(record, ensure_ascii=False) + "\n"
 
 
-def read_transcript(folder: Path, name: str = TRANSCRIPT_FILE) -> list[CaptionEvent]:
-    """The caption events of a session, in order; a last line cut short by a crash is ignored.
+def parse_caption_line(line: str | bytes) -> CaptionEvent:
+    """The CaptionEvent of one transcript line (``caption_line``'s inverse); ValueError when the line is not one.
 
-    A missing file is an empty transcript; a damaged whole line raises SessionError.
+    ``source_id``, ``start_s`` and ``end_s`` are needed; a missing ``text``, ``token_ids`` or ``final`` reads as
+    empty, none or False.
+    """
+    try:
+        raw = json.loads(line)
+        return CaptionEvent(source_id=str(raw["source_id"]), text=str(raw.get("text") or ""),
+                            token_ids=tuple(int(t) for t in raw.get("token_ids") or ()),
+                            start_s=float(raw["start_s"]), end_s=float(raw["end_s"]),
+                            final=bool(raw.get("final", False)))
+    except (UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:  # JSONDecodeError: ValueError
+        raise ValueError(str(exc)) from exc
+
+
+def read_transcript(folder: Path, name: str = TRANSCRIPT_FILE, *, skip_damaged: bool = False) -> list[CaptionEvent]:
+    """The caption events of a transcript file (``name`` is relative to the folder), in order.
+
+    A missing file is an empty transcript. By default a last line cut short by a crash (no newline yet) is ignored
+    and a damaged whole line raises SessionError. With ``skip_damaged`` every line that does not parse is skipped
+    instead, the last one too (bytes that are not UTF-8 are replaced first): one bad line must not hide the rest.
     """
     path = Path(folder) / name
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return []
+    rows = data.split(b"\n")
     events = []
-    for number, line in enumerate(data.split(b"\n")[:-1], start=1):  # after the last newline: unfinished
+    if skip_damaged:
+        for row in rows:
+            with contextlib.suppress(ValueError):
+                events.append(parse_caption_line(row.decode("utf-8", errors="replace")))
+        return events
+    for number, row in enumerate(rows[:-1], start=1):  # after the last newline: unfinished
         try:
-            raw = json.loads(line)
-            events.append(CaptionEvent(str(raw["source_id"]), str(raw["text"]), tuple(int(t) for t in raw["token_ids"]),
-                                       float(raw["start_s"]), float(raw["end_s"]), bool(raw["final"])))
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise SessionError(f"{path} is damaged at line {number}: {exc}.") from exc
+            events.append(parse_caption_line(row))
+        except ValueError as exc:
+            raise SessionError(path, f"is damaged at line {number}: {exc}") from exc
     return events
+
+
+def write_transcript(folder: Path, events: Iterable[CaptionEvent], name: str = TRANSCRIPT_FILE) -> None:
+    """Replace a whole transcript file (``name`` is relative to the folder) atomically by ``events``. Raises OSError."""
+    write_atomic(Path(folder) / name, "".join(caption_line(e) for e in events).encode("utf-8"))
 
 
 def read_audio(path: Path) -> np.ndarray:

@@ -1,9 +1,7 @@
-"""Session folders in the recorder's format (see app/library/folder.py), written the way the recorder writes them."""
+"""Session folders in the recorder's format (see app/recording/session_folder.py), written with its writers."""
 
 from __future__ import annotations
 
-import json
-import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
@@ -13,6 +11,15 @@ import numpy as np
 import soundfile
 
 from app.events import MODEL_RATE, CaptionEvent
+from app.recording.session_folder import (
+    AUDIO_DIR,
+    SessionInfo,
+    SessionState,
+    SourceInfo,
+    audio_name,
+    write_session,
+    write_transcript,
+)
 
 START = datetime(2025, 3, 14, 9, 30, tzinfo=timezone.utc)
 
@@ -52,44 +59,24 @@ def make_session(
     labels = labels or {}
     session_id = f"{started_at:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
     folder = data_dir / "sessions" / session_id
-    (folder / "audio").mkdir(parents=True)
+    (folder / AUDIO_DIR).mkdir(parents=True)
     sources = []
-    for n, (source_id, samples) in enumerate(audio.items(), start=1):
-        rel = f"audio/{n}-{re.sub(r'[^a-z0-9]+', '-', source_id.lower()).strip('-')}.wav"
-        soundfile.write(folder / rel, samples, MODEL_RATE, subtype="PCM_16")
-        sources.append(
-            {
-                "id": source_id,
-                "name": f"Device {source_id}",
-                "kind": "microphone",
-                "label": labels.get(source_id, ""),
-                "audio": rel,
-                "sample_rate": MODEL_RATE,
-            }
-        )
+    for n, (source_id, samples) in enumerate(audio.items()):
+        source = SourceInfo(source_id, f"Device {source_id}", "microphone", labels.get(source_id, ""),
+                            audio_name(n, source_id), MODEL_RATE)
+        soundfile.write(folder / source.audio, samples, MODEL_RATE, subtype="PCM_16")
+        sources.append(source)
     duration = max(len(samples) for samples in audio.values()) / MODEL_RATE
-    meta = {
-        "format": 1,
-        "id": session_id,
-        "title": title,
-        "started_at": started_at.isoformat(),
-        "ended_at": None if state == "recording" else (started_at + timedelta(seconds=duration)).isoformat(),
-        "state": state,
-        "duration_s": duration,
-        "sources": sources,
-        "problem": problem,
-    }
-    (folder / "session.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    rows = [
-        {
-            "source_id": e.source_id,
-            "text": e.text,
-            "token_ids": list(e.token_ids),
-            "start_s": e.start_s,
-            "end_s": e.end_s,
-            "final": e.final,
-        }
-        for e in events
-    ]
-    (folder / "transcript.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    info = SessionInfo(
+        id=session_id,
+        title=title,
+        started_at=started_at,
+        ended_at=None if state == "recording" else started_at + timedelta(seconds=duration),
+        state=SessionState(state),
+        duration_s=duration,
+        sources=tuple(sources),
+        problem=problem,
+    )
+    write_session(folder, info)
+    write_transcript(folder, events)
     return folder

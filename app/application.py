@@ -113,10 +113,14 @@ class Captionist(QObject):
         return folder
 
     def _choose_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Import an audio file", "",
-                                              "Audio files (*.wav *.flac *.ogg *.mp3);;All files (*)")
+        path = self._ask_audio_file("Import an audio file")
         if path:
             self.import_file(path)
+
+    def _ask_audio_file(self, title: str) -> str:
+        path, _ = QFileDialog.getOpenFileName(self.window, title, "",
+                                              "Audio files (*.wav *.flac *.ogg *.mp3);;All files (*)")
+        return path
 
     def _load_voxtral(self) -> VoxtralModel:
         """Voxtral Mini 3B, loaded on first use (called on the re-transcription thread)."""
@@ -266,8 +270,7 @@ class Captionist(QObject):
         return source
 
     def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Play a file as a live source", "",
-                                              "Audio files (*.wav *.flac *.ogg *.mp3);;All files (*)")
+        path = self._ask_audio_file("Play a file as a live source")
         if path:
             self.add_file_source(path)
 

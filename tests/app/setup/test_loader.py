@@ -6,7 +6,6 @@ Timings are only reported (printed), never asserted: the machine running the tes
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,26 +17,10 @@ from app.setup.device_info import SpeedReport, describe_device, measure_speed
 from app.setup.loader import DOWNLOADING, LOADING, MEASURING, ModelLoader
 from app.setup.model_source import OFFLINE_MISSING, DownloadStatus
 from model import RealtimeModel, load_realtime
-from tests.app.setup import KB, REPO, WEIGHTS, serving, write_tiny_checkpoint
+from tests.app.setup import KB, REPO, WEIGHTS
 from tests.hub_server import FakeHub
 
 WAIT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "native")
-
-
-@pytest.fixture
-def hub(checkpoint: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
-    with serving(checkpoint, monkeypatch, tmp_path / "hf-home") as server:
-        yield server
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Path:
-    return tmp_path / "hub-cache"
 
 
 class Outcome:

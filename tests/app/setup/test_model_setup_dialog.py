@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,26 +26,10 @@ from app.settings import DEFAULT_REALTIME_MODEL, ModelSettings
 from app.setup.model_source import format_size
 from app.ui.model_setup_dialog import CANCELLED, READY, ModelSetupDialog
 from model import RealtimeModel
-from tests.app.setup import KB, REPO, WEIGHTS, serving, write_tiny_checkpoint
+from tests.app.setup import KB, REPO, WEIGHTS
 from tests.hub_server import FakeHub
 
 WAIT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "native")
-
-
-@pytest.fixture
-def hub(checkpoint: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
-    with serving(checkpoint, monkeypatch, tmp_path / "hf-home") as server:
-        yield server
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Path:
-    return tmp_path / "hub-cache"
 
 
 def _dialog(qtbot: QtBot, cache: Path, settings: ModelSettings | None = None) -> ModelSetupDialog:

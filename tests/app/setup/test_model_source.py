@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,24 +24,8 @@ from app.setup.model_source import (
 )
 from model import DownloadCancelled
 from model.hub import DownloadProgress
-from tests.app.setup import KB, REPO, WEIGHTS, serving, write_tiny_checkpoint
+from tests.app.setup import KB, REPO, WEIGHTS
 from tests.hub_server import FakeHub, free_port_without_server
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "native")
-
-
-@pytest.fixture
-def hub(checkpoint: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
-    with serving(checkpoint, monkeypatch, tmp_path / "hf-home") as server:
-        yield server
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Path:
-    return tmp_path / "hub-cache"
 
 
 def _total(checkpoint: Path) -> int:

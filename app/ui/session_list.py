@@ -136,7 +136,8 @@ class SessionList(QWidget):
         self.table.setSortingEnabled(True)
         for column in range(len(COLUMNS)):
             self.table.resizeColumnToContents(column)
-        self.select(selected)
+        if not self.select(selected) and self.model.rowCount():
+            self.select(str(self.model.item(0, 0).data(ID_ROLE)))  # the newest, so the transcript is not empty
         self._loading = False
         self._selection_changed()
 

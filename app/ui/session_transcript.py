@@ -98,6 +98,8 @@ class SessionTranscript(QWidget):
         self.list = QListWidget()
         self.list.setAccessibleName("Session transcript")
         self.list.setWordWrap(True)
+        # Shift/Ctrl select a run of lines: the time range a question in the chat panel can be about.
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)  # F2 edits; a double click plays
         self.list.setItemDelegate(_LineEditor(self))
         self.edit_action = QAction("&Edit line", self.list)
@@ -165,6 +167,14 @@ class SessionTranscript(QWidget):
 
     def lines(self) -> list[Line]:
         return self._lines
+
+    def selected_range(self) -> tuple[float, float] | None:
+        """From the start of the first to the end of the last selected line, in seconds; None when none is selected."""
+        rows = sorted(index.row() for index in self.list.selectedIndexes() if index.row() < len(self._lines))
+        if not rows:
+            return None
+        start = self._lines[rows[0]].start_s
+        return start, max(start, self._lines[rows[-1]].end_s)
 
     def show_session(self, session_id: str, title: str = "") -> None:
         """Show a session's live transcript (or nothing for ""), with its versions in the picker.

@@ -9,16 +9,19 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import torch
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QSplitter, QSystemTrayIcon
 
 from app.captions.overlay import CaptionOverlay
 from app.capture.devices import list_sources
 from app.capture.errors import CaptureError
+from app.chat.controller import ChatController
+from app.chat.model_manager import ModelManager
 from app.engine.local import LocalEngine
 from app.events import AudioSource, CaptionEvent, LevelReading, Notice, Severity, SourceKind, WorkerStatus
-from app.library.index import Library
-from app.library.playback import Player
+from app.library.index import Library, LibraryError
+from app.library.playback import PlaybackError, Player
 from app.library_actions import LibraryActions
 from app.live import LiveCaptions
 from app.recording.importer import import_audio
@@ -29,12 +32,13 @@ from app.settings import Settings, SettingsStore
 from app.setup.device_info import SpeedReport
 from app.setup.loader import ModelLoader
 from app.status_text import is_behind, short_model_name, status_line
+from app.ui.chat_panel import ChatPanel
 from app.ui.library_view import LibraryView
 from app.ui.main_window import MainWindow
 from app.ui.model_setup_dialog import ModelSetupDialog
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.tray import Tray
-from model import AudioInputError, RealtimeModel, VoxtralModel, load_voxtral
+from model import AudioInputError, RealtimeModel
 
 
 class Captionist(QObject):
@@ -92,12 +96,33 @@ class Captionist(QObject):
         self.refresh_sources()
         self.recover_recordings()
         self.library = Library(self.data_dir)
-        self.library_view = LibraryView(self.library, Player())
-        w.add_library(self.library_view)
-        self._voxtral: VoxtralModel | None = None
+        self.player = Player()
+        self.library_view = LibraryView(self.library, self.player)
+        # Voxtral Mini 3B (chat, transcribing again) is resident only while live captions can spare the memory.
+        self.models = ModelManager(self.settings.model.offline_source)
+        self.chat = ChatController(self.library, self.models, parent=self)
+        self.chat_panel = ChatPanel(self.chat, self.library, self._play)
+        self.chat_panel.set_selection_source(self.library_view.transcript.selected_range)
+        self.library_view.sessions.sessionSelected.connect(self.chat_panel.set_session)
+        self.library_tab = QSplitter()
+        self.library_tab.addWidget(self.library_view)
+        self.library_tab.addWidget(self.chat_panel)
+        self.library_tab.setStretchFactor(0, 3)
+        self.library_tab.setStretchFactor(1, 2)
+        w.add_library(self.library_tab)
         self.library_actions = LibraryActions(self.library, self.library_view, realtime=lambda: self._model,
-                                              voxtral=self._load_voxtral, notify=w.show_notice, parent=w)
+                                              models=self.models, notify=w.show_notice, parent=w)
         self.library_view.refresh()
+        if self.library_view.sessions.current_id():
+            self.chat_panel.set_session(self.library_view.sessions.current_id())
+
+    def _play(self, session_id: str, seconds: float) -> None:
+        """Play a recording from a cited moment (its first source)."""
+        try:
+            summary = next(s for s in self.library.sessions() if s.id == session_id)
+            self.player.play(self.library.audio_path(session_id, summary.sources[0].id), seconds)
+        except (LibraryError, PlaybackError, StopIteration, IndexError, OSError) as exc:
+            self.window.show_notice(Notice(Severity.ERROR, f"The recording cannot be played: {exc}"))
 
     def import_file(self, path: str | Path) -> Path | None:
         """Add an audio file to the library as a session of its own; None (and a notice) when it cannot be."""
@@ -107,7 +132,7 @@ class Captionist(QObject):
             self.window.show_notice(Notice(Severity.ERROR, f"{Path(path).name} could not be imported: {exc}"))
             return None
         self.library_view.refresh()
-        self.window.tabs.setCurrentWidget(self.library_view)
+        self.window.tabs.setCurrentWidget(self.library_tab)
         self.window.show_notice(Notice(Severity.INFO, f"Imported {Path(path).name}. Choose “Transcribe again…” "
                                                       "in the library to transcribe it."))
         return folder
@@ -121,12 +146,6 @@ class Captionist(QObject):
         path, _ = QFileDialog.getOpenFileName(self.window, title, "",
                                               "Audio files (*.wav *.flac *.ogg *.mp3);;All files (*)")
         return path
-
-    def _load_voxtral(self) -> VoxtralModel:
-        """Voxtral Mini 3B, loaded on first use (called on the re-transcription thread)."""
-        if self._voxtral is None:
-            self._voxtral = load_voxtral(self.settings.model.offline_source, device=self.settings.model.device or None)
-        return self._voxtral
 
     def recover_recordings(self) -> None:
         """Repair sessions a crash interrupted, and say what was found."""
@@ -164,6 +183,8 @@ class Captionist(QObject):
 
     def _model_loaded(self, model: RealtimeModel) -> None:
         self._model = model
+        if model.device.type == "cuda":  # live captions first: the chat model makes room and stays off this memory
+            self.models.reserve_live(torch.cuda.memory_allocated(model.device))
         engine = LocalEngine(model)
         self.live.set_engine(engine)
         self.window.model_label.setText(f"{short_model_name(self.settings.model.source)} on {engine.device_name}")
@@ -348,6 +369,9 @@ class Captionist(QObject):
         self.live.shutdown()
         self._stopped()  # closes the recording, if one is open
         self.library_actions.cancel()
+        self.chat.shutdown()
+        self.models.close()
+        self.player.stop()
         self.library.close()
         self.overlay.close()
         self.tray.hide()

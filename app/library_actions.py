@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QStandardPaths
 from PySide6.QtWidgets import QDialog, QWidget
 
+from app.chat.model_manager import ModelManager
 from app.events import Notice, Severity
 from app.export.session import export_session
 from app.library.index import Library, LibraryError
@@ -20,10 +21,11 @@ from model import RealtimeModel, VoxtralModel
 
 class LibraryActions(QObject):
     def __init__(self, library: Library, view: LibraryView, *, realtime: Callable[[], RealtimeModel | None],
-                 voxtral: Callable[[], VoxtralModel], notify: Callable[[Notice], None], parent: QWidget) -> None:
+                 models: ModelManager, notify: Callable[[Notice], None], parent: QWidget) -> None:
         super().__init__(parent)
         self._library, self._view, self._parent = library, view, parent
-        self._realtime, self._voxtral, self._notify = realtime, voxtral, notify
+        self._realtime, self._models, self._notify = realtime, models, notify
+        self._held: list[VoxtralModel] = []  # Voxtral acquired for the running job, released when it ends
         self._worker: RetranscribeWorker | None = None
         self._dialog: RetranscribeDialog | None = None
         view.retranscribeRequested.connect(self.retranscribe)
@@ -65,7 +67,7 @@ class LibraryActions(QObject):
 
     def _start(self, session_id: str, dialog: RetranscribeDialog) -> None:
         worker = RetranscribeWorker(self._library, session_id, dialog.method(), realtime=self._realtime(),
-                                    voxtral=self._voxtral, parent=self)
+                                    voxtral=self._acquire_voxtral, parent=self)
         worker.progress.connect(dialog.show_progress)
         worker.done.connect(lambda name: self._done(dialog, name))
         worker.failed.connect(lambda message: self._ended(dialog, message))
@@ -86,7 +88,15 @@ class LibraryActions(QObject):
         self._ended(dialog, f"Done: stored as the version “{name}” beside the live transcript.")
         self._view.refresh()
 
+    def _acquire_voxtral(self) -> VoxtralModel:
+        """Called on the worker thread: the model manager loads Voxtral Mini 3B where live captions allow."""
+        model = self._models.acquire(notify=self._notify)
+        self._held.append(model)
+        return model
+
     def _ended(self, dialog: RetranscribeDialog, message: str) -> None:
         self._worker = None
+        while self._held:
+            self._models.release(self._held.pop())
         dialog.running(False)
         dialog.status.setText(message)

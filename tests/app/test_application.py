@@ -216,3 +216,29 @@ def test_an_imported_file_becomes_a_session_and_a_bad_one_is_reported(qtbot, pro
     assert app.import_file(broken) is None
     assert "broken.wav could not be imported" in app.window.notice_label.text()
     assert len(app.library.sessions()) == 1
+
+
+def test_a_question_about_a_recording_is_answered_in_the_chat_panel_and_saved(
+        qtbot, tmp_path, tiny_realtime, tiny_voxtral, speech_file, monkeypatch) -> None:
+    from app.chat import store
+
+    monkeypatch.setattr(QApplication, "quit", lambda *a: None)
+    settings = SettingsStore(tmp_path / "chat" / "settings.json")
+    settings.save(Settings(model=ModelSettings(source=str(tiny_realtime.folder),
+                                               offline_source=str(tiny_voxtral.folder))))
+    app = Captionist(settings, measure_seconds=None, data_dir=tmp_path / "chat-data")
+    qtbot.addWidget(app.window)
+    try:
+        app.import_file(speech_file[0])
+        (session,) = app.library.sessions()
+        assert app.chat.conversation is not None and app.chat.conversation.session_id == session.id
+        app.chat.max_new_tokens = 12  # a random model never ends its answer by itself
+        with qtbot.waitSignal(app.chat.busyChanged, timeout=60000, check_params_cb=lambda busy: not busy):
+            app.chat_panel.ask("What was decided about the budget?")
+        question, answer = app.chat.conversation.turns
+        assert question.role == "user" and question.clips and answer.role == "assistant" and answer.text
+        assert app.models.device == "cpu"  # no GPU here: the manager placed the chat model on the CPU
+        (saved,) = store.list_conversations(app.library.folder(session.id))
+        assert saved.turns == app.chat.conversation.turns
+    finally:
+        app.quit()

@@ -23,12 +23,6 @@ from model import VoxtralModel
 Progress = Callable[[float, str], None]
 
 
-def finish_reason(model: VoxtralModel, text: str, max_new_tokens: int) -> str:
-    """"length" when the answer used up ``max_new_tokens``, else "eos"; the count is the answer's text encoded
-    again, since the stream gives text, not tokens."""
-    return "length" if len(model.tokenizer.encode(text)) >= max_new_tokens else "eos"
-
-
 def stream_answer(
     model: VoxtralModel, messages: list[dict[str, Any]], *, max_new_tokens: int,
     on_delta: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
@@ -46,8 +40,7 @@ def stream_answer(
                 on_delta(delta)
     finally:
         stream.close()
-    text = "".join(pieces)
-    return text, finish_reason(model, text, max_new_tokens)
+    return "".join(pieces), stream.finish_reason or "eos"
 
 
 def _boundaries(lines: Sequence[Line]) -> list[float]:

@@ -86,22 +86,11 @@ class VoxtralModel:
     def stream_chat(
         self, conversation: Conversation, *, max_new_tokens: int = 1024, temperature: float = 0.0,
         top_p: float = 1.0, seed: int | None = None,
-    ) -> Iterator[str]:
+    ) -> ChatStream:
         """Text deltas of the reply as they are decoded; closing the iterator stops generation."""
         generation = self.generation([self.prompts.chat(conversation)], Sampling(max_new_tokens, temperature,
                                                                                    top_p, seed))
-        return self._deltas(generation)
-
-    def _deltas(self, generation: Generation) -> Iterator[str]:
-        text = TextStream(self.tokenizer)
-        for (token,) in generation:
-            if token is not None:
-                delta = text.push(token)
-                if delta:
-                    yield delta
-        tail = text.flush()
-        if tail:
-            yield tail
+        return ChatStream(generation, TextStream(self.tokenizer))
 
     @staticmethod
     def _collect(generation: Generation, rows: int) -> list[list[int]]:
@@ -111,6 +100,38 @@ class VoxtralModel:
                 if token is not None:
                     ids[row].append(token)
         return ids
+
+
+class ChatStream:
+    """An iterator of a reply's text deltas; ``finish_reason`` says why it ended once it has ("eos" or "length";
+    None while running or after ``close``)."""
+
+    def __init__(self, generation: Generation, text: TextStream) -> None:
+        self._generation, self._text = generation, text
+        self._deltas = self._run()
+        self._tokens = 0
+        self.finish_reason: str | None = None
+
+    def __iter__(self) -> ChatStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._deltas)
+
+    def close(self) -> None:
+        self._deltas.close()
+
+    def _run(self) -> Iterator[str]:
+        for (token,) in self._generation:
+            if token is not None:
+                self._tokens += 1
+                delta = self._text.push(token)
+                if delta:
+                    yield delta
+        tail = self._text.flush()
+        self.finish_reason = "length" if self._tokens >= self._generation.max_new else "eos"
+        if tail:
+            yield tail
 
 
 def load_voxtral(

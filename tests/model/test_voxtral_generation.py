@@ -63,6 +63,10 @@ def test_closing_the_stream_stops_generation(voxtral) -> None:
 def test_reply_reports_why_it_ended(voxtral) -> None:
     reply = voxtral.model.chat(ask(), max_new_tokens=3)
     assert reply.finish_reason == "length" and len(reply.token_ids) == 3
+    stream = voxtral.model.stream_chat(ask(), max_new_tokens=3)
+    assert stream.finish_reason is None
+    list(stream)
+    assert stream.finish_reason == "length"
 
 
 def test_prompt_longer_than_the_context(voxtral, tmp_path) -> None:

@@ -27,10 +27,31 @@ class Asked:
 
     def stream_chat(self, messages, **kwargs):
         self.asked.append(messages)
-        for delta in self.model.stream_chat(messages, **kwargs):
-            yield delta
-            if self.on_delta is not None:
-                self.on_delta()
+        return Observed(self.model.stream_chat(messages, **kwargs), self.on_delta)
+
+
+class Observed:
+    """The model's own stream; ``on_delta`` runs after each delta it yields (when the next one is asked for)."""
+
+    def __init__(self, stream, on_delta) -> None:
+        self.stream, self.on_delta, self.yielded = stream, on_delta, False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        if self.yielded and self.on_delta is not None:
+            self.on_delta()
+        delta = next(self.stream)
+        self.yielded = True
+        return delta
+
+    def close(self) -> None:
+        self.stream.close()
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.stream.finish_reason
 
 
 def meeting(tmp_path, extra=()):

@@ -328,6 +328,8 @@ class Captionist(QObject):
                 self.start_captions()
         if new.model.delay_ms != old.model.delay_ms:
             self.live.set_delay(new.model.delay_ms)
+        if new.model.offline_source != old.model.offline_source:
+            self.models.set_source(new.model.offline_source)
         if (new.model.source, new.model.device, new.model.offline) != (old.model.source, old.model.device,
                                                                         old.model.offline):
             self.live.stop()

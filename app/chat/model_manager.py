@@ -170,6 +170,13 @@ class ModelManager:
         """Unload and stop the idle timer (the app is quitting)."""
         self.unload()
 
+    def set_source(self, source: str | Path) -> None:
+        """Use another checkpoint from the next load on; the current model is unloaded."""
+        self.unload()
+        with self._lock:
+            self.source = source
+            self._model_bytes = None
+
     # -- the live side -------------------------------------------------------------------------------------------
     def reserve_live(self, nbytes: int) -> None:
         """Live captions hold (or are about to take) ``nbytes`` of GPU memory: keep it for them."""

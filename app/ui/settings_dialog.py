@@ -341,6 +341,9 @@ class _ModelPage(QWidget):
         self.delay_spin = _spin(QSpinBox(), 80, 2400, model.delay_ms, " ms", "Caption delay in milliseconds", step=80)
         self.delay_spin.setAccessibleDescription(DELAY_NOTE)
         self.lag_spin = _spin(QDoubleSpinBox(), 1.0, 60.0, model.lag_ceiling_s, " s", "Lag ceiling in seconds")
+        self.offline_edit = QLineEdit(model.offline_source)
+        self.offline_edit.setPlaceholderText("Voxtral Mini 3B: a repository id or a local folder")
+        self.offline_edit.setAccessibleName("Offline model source")
 
         source = QHBoxLayout()
         source.addWidget(self.source_edit, 1)
@@ -353,6 +356,8 @@ class _ModelPage(QWidget):
         form.addRow("", _note(DELAY_NOTE))
         form.addRow("Lag &ceiling:", self.lag_spin)
         form.addRow("", _note("When captions fall this far behind the audio, they skip ahead to live."))
+        form.addRow("O&ffline model:", self.offline_edit)
+        form.addRow("", _note("For questions about recordings and for transcribing them again."))
 
         self.setup_button.clicked.connect(self.setup_requested)
         self.source_edit.textChanged.connect(self.changed)
@@ -360,6 +365,7 @@ class _ModelPage(QWidget):
         self.device_combo.currentIndexChanged.connect(self.changed)
         self.delay_spin.valueChanged.connect(self.changed)
         self.lag_spin.valueChanged.connect(self.changed)
+        self.offline_edit.textChanged.connect(self.changed)
 
     def value(self) -> ModelSettings:
         return dataclasses.replace(
@@ -369,6 +375,7 @@ class _ModelPage(QWidget):
             device=self.device_combo.currentData(),
             delay_ms=self.delay_spin.value(),
             lag_ceiling_s=self.lag_spin.value(),
+            offline_source=self.offline_edit.text().strip() or self._model.offline_source,
         )
 
 

@@ -316,3 +316,19 @@ def test_live_captions_keep_running_while_the_chat_model_comes_and_goes(qtbot, t
     assert [n for n in notices if n.severity is not Severity.INFO] == []
     starts = [e.start_s for e in captions]
     assert starts == sorted(starts)  # one stream throughout: never restarted by a failure
+
+
+def test_a_new_source_unloads_the_model_and_is_used_next(tmp_path) -> None:
+    loads: list[tuple[str, str]] = []
+
+    def loader(source, device):
+        loads.append((str(source), device))
+        return object()
+
+    manager = ModelManager("first", loader=loader, free_gpu_bytes=lambda: None, model_bytes=1)
+    manager.release(manager.acquire())
+    manager.set_source("second")
+    assert not manager.loaded
+    manager.release(manager.acquire())
+    assert loads == [("first", "cpu"), ("second", "cpu")]
+    manager.close()

@@ -139,6 +139,8 @@ def test_model_fields_and_setup_signal(make, qtbot):
     page.delay_spin.setValue(1200)
     page.lag_spin.setValue(10.0)
     assert d.result_settings().model == ModelSettings("org/model", True, "cuda:1", 1200, 10.0)
+    page.offline_edit.setText(" /opt/models/voxtral-3b ")
+    assert d.result_settings().model.offline_source == "/opt/models/voxtral-3b"
     assert page.delay_spin.singleStep() == 80
     assert (page.delay_spin.minimum(), page.delay_spin.maximum()) == (80, 2400)
     with qtbot.waitSignal(d.modelSetupRequested, timeout=1000):

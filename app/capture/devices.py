@@ -35,6 +35,7 @@ from typing import Any
 
 from app.capture.errors import CaptureError
 from app.events import AudioSource, SourceKind
+from app.portaudio import load_sounddevice
 
 MIC_LABEL = "You"
 SYSTEM_LABEL = "Others"
@@ -58,17 +59,7 @@ _env_lock = threading.Lock()
 
 def import_sounddevice() -> ModuleType:
     """The sounddevice module; a CaptureError that says what to install when it or PortAudio is missing."""
-    try:
-        import sounddevice
-    except OSError as exc:  # sounddevice raises OSError when it cannot load the PortAudio library
-        raise CaptureError(
-            f"Audio capture needs the PortAudio library, which could not be loaded ({exc}). Install it: "
-            "'sudo apt install libportaudio2' (Debian, Ubuntu), 'sudo dnf install portaudio' (Fedora) or "
-            "'brew install portaudio' (macOS), then restart Captionist."
-        ) from None
-    except ImportError:
-        raise CaptureError("Audio capture needs the Python package 'sounddevice': pip install sounddevice") from None
-    return sounddevice
+    return load_sounddevice("Audio capture", CaptureError)
 
 
 @dataclass(frozen=True)

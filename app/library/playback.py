@@ -6,12 +6,13 @@ One Player plays one thing at a time: ``play`` stops what was playing first.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from app.portaudio import load_sounddevice
 
 # Playback needs no low latency, and PortAudio's default for some devices is too short: through the ALSA pulse
 # plugin its ~35 ms made every callback underflow and a 2 s file ran out in 0.2 s (seen with PulseAudio 16).
@@ -24,18 +25,7 @@ class PlaybackError(Exception):
 
 def import_sounddevice() -> ModuleType:
     """The sounddevice module; a PlaybackError that says what to install when it or PortAudio is missing."""
-    try:
-        return importlib.import_module("sounddevice")
-    except OSError as exc:  # sounddevice raises OSError when it cannot load the PortAudio library
-        raise PlaybackError(
-            f"Playing recordings needs the PortAudio library, which could not be loaded ({exc}). Install it: "
-            "'sudo apt install libportaudio2' (Debian, Ubuntu), 'sudo dnf install portaudio' (Fedora) or "
-            "'brew install portaudio' (macOS), then restart Captionist."
-        ) from None
-    except ImportError:
-        raise PlaybackError(
-            "Playing recordings needs the Python package 'sounddevice': pip install sounddevice"
-        ) from None
+    return load_sounddevice("Playing recordings", PlaybackError)
 
 
 class Player:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile
 
+from app import portaudio
 from app.events import MODEL_RATE
-from app.library import playback
 from app.library.playback import PlaybackError, Player
 from tests.fixtures.pulse import pulse_server  # noqa: F401  (fixture)
 
@@ -120,7 +120,7 @@ def test_errors_say_what_went_wrong(wav, tmp_path, monkeypatch):
     def no_portaudio(name: str):
         raise OSError("PortAudio library not found")
 
-    monkeypatch.setattr(playback.importlib, "import_module", no_portaudio)
+    monkeypatch.setattr(portaudio.importlib, "import_module", no_portaudio)
     with pytest.raises(PlaybackError, match="libportaudio2"):
         Player().play(path)
 

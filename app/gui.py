@@ -28,8 +28,9 @@ def run(*, model: str | None = None, play: str | None = None, offline: bool = Fa
     app.setQuitOnLastWindowClosed(False)  # the overlay and tray outlive a hidden main window
     program = Captionist(SettingsStore(settings_path))
     if model is not None or offline:
-        program.apply_settings(dataclasses.replace(program.settings, model=dataclasses.replace(
-            program.settings.model, source=model or program.settings.model.source, offline=offline)))
+        saved = program.settings.model
+        chosen = dataclasses.replace(saved, source=model or saved.source, offline=offline or saved.offline)
+        program.apply_settings(dataclasses.replace(program.settings, model=chosen))
     if play is not None:
         program.add_file_source(play)
     program.show()

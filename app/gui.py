@@ -22,8 +22,10 @@ def run(*, model: str | None = None, play: str | None = None, offline: bool = Fa
         print(f"captionist: the window cannot open ({exc}). The headless subcommands still work.", file=sys.stderr)
         return 1
     from app.application import Captionist
+    from app.main_thread_gc import MainThreadGarbageCollector
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    collector = MainThreadGarbageCollector(app)  # Qt objects must never be freed by a worker thread's collection
     app.setApplicationName("Captionist")
     app.setQuitOnLastWindowClosed(False)  # the overlay and tray outlive a hidden main window
     program = Captionist(SettingsStore(settings_path))
@@ -36,4 +38,7 @@ def run(*, model: str | None = None, play: str | None = None, offline: bool = Fa
     program.show()
     if play is not None:
         program.start_captions()
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        collector.stop()

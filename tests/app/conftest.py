@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collect_garbage_on_the_gui_thread(qapp):
+    """As the program does (app.main_thread_gc): no cycle collection on capture or worker threads."""
+    from app.main_thread_gc import MainThreadGarbageCollector
+
+    collector = MainThreadGarbageCollector()
+    yield
+    collector.stop()
+
+
+@pytest.fixture(autouse=True)
+def _collect_after_each_qt_test(request):
+    # The Qt objects a test made are freed right after it, on this thread, before the next test runs its own:
+    # freeing many tests' windows at once, later, has crashed Qt's screen bookkeeping (QScreen::virtualSiblings).
+    yield
+    if "qtbot" in request.fixturenames:
+        gc.collect()
 
 
 class TinyRealtime:

@@ -50,6 +50,8 @@ from app.recording.session_folder import (
     SourceInfo,
     read_session,
     sessions_dir,
+    try_lock,
+    unlock,
     write_json,
     write_session,
     write_transcript,
@@ -354,6 +356,10 @@ class Library:
         """Remove a session's folder (audio, transcripts, corrections) for good, and its index entries."""
         with self._lock:
             folder = self.folder(session_id)
+            lock = try_lock(folder)
+            if lock is None:  # a recorder holds it: the session is being written right now
+                raise LibraryError("This session is still being recorded: stop the captions first, then delete it.")
+            unlock(lock)
             try:
                 shutil.rmtree(folder)
             except OSError as exc:

@@ -375,3 +375,24 @@ def test_the_library_can_be_used_from_several_threads(two_sessions):
         t.join()
     assert errors == []
     assert [x.text for x in library.lines(meeting)] == ["Edit 0-19", "Edit 1-19", "Edit 2-19"]
+
+
+def test_a_session_being_recorded_cannot_be_deleted(tmp_path):
+    from app.events import AudioBlock, AudioSource, SourceKind
+    from app.recording.recorder import SessionRecorder
+
+    source = AudioSource("mic:a", SourceKind.MICROPHONE, "Microphone")
+    recorder = SessionRecorder.start(tmp_path, [source])
+    recorder.listener(AudioBlock(source.id, np.zeros(1600, np.float32), 0.0))
+    library = Library(tmp_path)
+    try:
+        library.scan()
+        (session,) = library.sessions()
+        with pytest.raises(LibraryError, match="still being recorded"):
+            library.delete(session.id)
+        assert recorder.folder.exists()
+        recorder.close()
+        library.delete(session.id)
+        assert not recorder.folder.exists()
+    finally:
+        library.close()

@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _collect_garbage_on_the_gui_thread(qapp):
     """As the program does (app.main_thread_gc): no cycle collection on capture or worker threads."""
     from app.main_thread_gc import MainThreadGarbageCollector
@@ -19,6 +19,8 @@ def _collect_garbage_on_the_gui_thread(qapp):
     collector = MainThreadGarbageCollector()
     yield
     collector.stop()
+    collector.deleteLater()
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

@@ -3,13 +3,9 @@ the user makes (title, corrections, deletion) or asks for (re-transcribed versio
 
 The folders (see ``app.recording.session_folder`` and ``app.library.folder``) are the truth;
 ``<data_dir>/index.sqlite3`` only caches them. ``scan`` brings it up to date by comparing the modification time and
-size of each folder's text files with what was indexed, and the file is rebuilt from the folders whenever it is
-damaged or from another schema version. Nothing here changes a session folder except the explicit actions:
-``rename``, ``delete``, ``correct``, ``revert_correction``, ``add_version``.
-
-Search uses FTS5 with the trigram tokenizer, so a word is found anywhere inside the text, as the live view's search
-finds it, also in languages written without spaces. Words shorter than three characters, and all words when SQLite
-has no FTS5, are matched by scanning the line texts instead (case-insensitively, like LIKE but for any script).
+size of each folder's text files with what was indexed (the file itself: ``app.library.schema``). Nothing here
+changes a session folder except the explicit actions: ``rename``, ``delete``, ``correct``, ``revert_correction``,
+``add_version``. How search matches: ``app.library.search``.
 
 Threads: one connection, shared and serialised by a lock; every method may be called from any thread.
 """
@@ -17,9 +13,7 @@ Threads: one connection, shared and serialised by a lock; every method may be ca
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -43,6 +37,8 @@ from app.library.folder import (
     version_file,
     version_names,
 )
+from app.library.schema import open_index
+from app.library.search import SearchHit, marks, query_terms, search_query
 from app.recording.session_folder import (
     ID_PATTERN,
     SESSION_FILE,
@@ -56,39 +52,9 @@ from app.recording.session_folder import (
     write_session,
     write_transcript,
 )
-from app.transcript import TranscriptLine, match_spans
+from app.transcript import TranscriptLine
 
-SCHEMA_VERSION = 1
 INDEX_FILE = "index.sqlite3"
-_TRIGRAM = 3  # the trigram tokenizer cannot match shorter words
-_TERM = re.compile(r'"([^"]*)"|(\S+)')
-
-_SCHEMA = """
-CREATE TABLE schema (version INTEGER NOT NULL, full_text INTEGER NOT NULL);
-CREATE TABLE sessions (
-    id TEXT PRIMARY KEY, title TEXT NOT NULL, started_at TEXT, duration_s REAL NOT NULL, state TEXT NOT NULL,
-    sources TEXT NOT NULL, versions TEXT NOT NULL, size_bytes INTEGER NOT NULL, problem TEXT, stamps TEXT NOT NULL
-);
-CREATE TABLE lines (
-    id INTEGER PRIMARY KEY, session_id TEXT NOT NULL, version TEXT NOT NULL, line_index INTEGER NOT NULL,
-    start_s REAL NOT NULL, label TEXT NOT NULL, text TEXT NOT NULL
-);
-CREATE INDEX lines_by_session ON lines (session_id, version, line_index);
-"""
-_FULL_TEXT_SCHEMA = """
-CREATE VIRTUAL TABLE lines_fts USING fts5 (text, content='lines', content_rowid='id', tokenize='trigram');
-CREATE TRIGGER lines_ai AFTER INSERT ON lines BEGIN
-    INSERT INTO lines_fts (rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER lines_ad AFTER DELETE ON lines BEGIN
-    INSERT INTO lines_fts (lines_fts, rowid, text) VALUES ('delete', old.id, old.text);
-END;
-CREATE TRIGGER lines_au AFTER UPDATE OF text ON lines BEGIN
-    INSERT INTO lines_fts (lines_fts, rowid, text) VALUES ('delete', old.id, old.text);
-    INSERT INTO lines_fts (rowid, text) VALUES (new.id, new.text);
-END;
-"""
-
 
 class LibraryError(Exception):
     """A library action failed; the message is meant for the user."""
@@ -132,53 +98,6 @@ class Line:
     stale_correction: str | None = None
 
 
-@dataclass(frozen=True)
-class SearchHit:
-    """A line that matches a search; ``marks`` are the (start, end) offsets of the matches in ``snippet``."""
-
-    session_id: str
-    title: str
-    version: str
-    line_index: int
-    start_s: float
-    label: str
-    snippet: str
-    marks: tuple[tuple[int, int], ...]
-
-
-def query_terms(query: str) -> list[str]:
-    """The words of a search, all of which a line must contain: "quoted text" stays one term; stray quotes go."""
-    terms: list[str] = []
-    for phrase, word in _TERM.findall(query):
-        term = phrase.strip() if phrase else word.strip('"')
-        if term and term.casefold() not in (t.casefold() for t in terms):
-            terms.append(term)
-    return terms
-
-
-def _marks(text: str, terms: list[str]) -> tuple[tuple[int, int], ...]:
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(s for term in terms for s in match_spans(text, term)):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return tuple(merged)
-
-
-def _has_fts5(conn: sqlite3.Connection) -> bool:
-    try:
-        conn.execute("CREATE VIRTUAL TABLE temp.fts5_probe USING fts5 (x, tokenize='trigram')")
-    except sqlite3.OperationalError:
-        return False
-    conn.execute("DROP TABLE temp.fts5_probe")
-    return True
-
-
-def _casefold(value: Any) -> Any:
-    return value.casefold() if isinstance(value, str) else value
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
@@ -207,9 +126,8 @@ class Library:
         self.data_dir = Path(data_dir)
         self.sessions_dir = sessions_dir(self.data_dir)
         self.sessions_dir.mkdir(parents=True, exist_ok=True)
-        self._db_path = self.data_dir / INDEX_FILE
         self._lock = threading.RLock()
-        self._conn, self.full_text = self._open()
+        self._conn, self.full_text = open_index(self.data_dir / INDEX_FILE)
 
     def close(self) -> None:
         with self._lock:
@@ -311,28 +229,10 @@ class Library:
         terms = query_terms(query)
         if not terms:
             return []
-        where: list[str] = []
-        params: list[Any] = []
-        indexed = [t for t in terms if len(t) >= _TRIGRAM] if self.full_text else []
-        if indexed:
-            where.append("l.id IN (SELECT rowid FROM lines_fts WHERE lines_fts MATCH ?)")
-            params.append(" ".join('"' + t.replace('"', '""') + '"' for t in indexed))
-        for term in terms:
-            if term not in indexed:
-                where.append("instr(casefold(l.text), ?) > 0")
-                params.append(term.casefold())
-        for column, value in (("l.session_id", session_id), ("l.version", version)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        sql = (
-            "SELECT l.session_id, s.title, l.version, l.line_index, l.start_s, l.label, l.text "
-            "FROM lines l JOIN sessions s ON s.id = l.session_id WHERE " + " AND ".join(where) + " "
-            "ORDER BY s.started_at DESC, s.id DESC, l.version != 'live', l.version, l.line_index LIMIT ?"
-        )
+        sql, params = search_query(terms, full_text=self.full_text, session_id=session_id, version=version)
         with self._lock:
             rows = self._conn.execute(sql, (*params, limit)).fetchall()
-        return [SearchHit(*row, _marks(row[-1], terms)) for row in rows]
+        return [SearchHit(*row, marks(row[-1], terms)) for row in rows]
 
     # -- the user's actions --------------------------------------------------------------------------------------
 
@@ -397,32 +297,6 @@ class Library:
             self._reindex(folder)
 
     # -- internals -----------------------------------------------------------------------------------------------
-
-    def _open(self) -> tuple[sqlite3.Connection, bool]:
-        conn = None
-        try:
-            conn = self._connect()
-            row = conn.execute("SELECT version, full_text FROM schema").fetchone()
-            if row is not None and row[0] == SCHEMA_VERSION and bool(row[1]) == _has_fts5(conn):
-                return conn, bool(row[1])
-        except sqlite3.DatabaseError:
-            pass  # new, from another schema version, or damaged: it only caches the folders, so build it again
-        if conn is not None:
-            conn.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self._db_path}{suffix}").unlink(missing_ok=True)
-        conn = self._connect()
-        full_text = _has_fts5(conn)
-        conn.executescript(_SCHEMA + (_FULL_TEXT_SCHEMA if full_text else ""))
-        with conn:
-            conn.execute("INSERT INTO schema VALUES (?, ?)", (SCHEMA_VERSION, int(full_text)))
-        return conn, full_text
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._db_path, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.create_function("casefold", 1, _casefold, deterministic=True)
-        return conn
 
     def _write(self, write: Callable[[], None], path: Path) -> None:
         """``write()``, which writes ``path``; its OSError becomes a LibraryError."""

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 from app.events import MODEL_RATE
-from app.library import Library, LibraryError
-from app.library import index as index_module
+from app.library import Library, LibraryError, schema
 from app.transcript import LiveTranscript
 from tests.app.library.sessions import MEETING, STANDUP, START, event, make_session
 
@@ -31,7 +30,7 @@ def folder_state(folder: Path) -> dict[str, tuple[str, int]]:
 @pytest.fixture(params=[True, False], ids=["fts5", "scan-fallback"])
 def library(request, tmp_path, monkeypatch) -> Library:
     if not request.param:
-        monkeypatch.setattr(index_module, "_has_fts5", lambda conn: False)
+        monkeypatch.setattr(schema, "has_fts5", lambda conn: False)
     lib = Library(tmp_path)
     assert lib.full_text is request.param
     yield lib

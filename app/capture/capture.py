@@ -369,7 +369,9 @@ class Capture(QThread):
     def _deliver(self, samples: np.ndarray) -> None:
         if samples.size == 0:
             return
-        samples = np.array(samples, dtype=np.float32)  # our own copy, shared read-only by listeners and the queue
+        # Callers hand over arrays nothing writes to again (resampled, mixed down, read from the ring, a file): no
+        # copy is needed, only a guard, since listeners and the queue share them.
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
         samples.flags.writeable = False
         block = AudioBlock(self.source.id, samples, self._delivered / MODEL_RATE)
         for i, listener in enumerate(self._listeners):

@@ -187,6 +187,8 @@ class Captionist(QObject):
             self.models.reserve_live(torch.cuda.memory_allocated(model.device))
         engine = LocalEngine(model)
         self.live.set_engine(engine)
+        if self.live.running:  # a new model while captions run: a new session (and recording) on it
+            self.live.stop(then=self.start_captions)
         self.window.model_label.setText(f"{short_model_name(self.settings.model.source)} on {engine.device_name}")
         if self._start_when_loaded:
             self._start_when_loaded = False

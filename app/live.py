@@ -41,12 +41,8 @@ class LiveCaptions(QObject):
         return self._engine
 
     def set_engine(self, engine: Engine | None) -> None:
-        """Use another engine; a running session is restarted on it."""
+        """Use another engine from the next ``start`` on (a running session keeps the one it started with)."""
         self._engine = engine
-        if self.running and engine is not None:
-            sources, worker = self.sources, self._worker
-            delay, ceiling = worker.delay_ms, worker.lag_ceiling_s
-            self.stop(then=lambda: self.start(sources, delay_ms=delay, lag_ceiling_s=ceiling))
 
     @property
     def running(self) -> bool:
@@ -60,11 +56,9 @@ class LiveCaptions(QObject):
         lag_ceiling_s: float = 3.0,
         listeners: Sequence[Callable[[AudioBlock], None]] = (),
     ) -> None:
-        """Capture ``sources`` and caption them; when a session is running it is stopped first."""
+        """Capture ``sources`` and caption them; to switch, ``stop(then=...)`` the running session first."""
         if self.running:
-            self.stop(then=lambda: self.start(sources, delay_ms=delay_ms, lag_ceiling_s=lag_ceiling_s,
-                                              listeners=listeners))
-            return
+            raise RuntimeError("a live session is running: stop it first")
         if self._engine is None:
             self.notice.emit(Notice(Severity.ERROR, "No model is loaded yet: set up the model first."))
             return

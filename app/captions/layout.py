@@ -69,10 +69,6 @@ class RollUp:
     def max_line_chars(self) -> int:
         return self._width
 
-    @property
-    def line_count(self) -> int:
-        return self._lines
-
     def set_geometry(self, max_line_chars: int, lines: int, fits: Fits | None = None) -> None:
         """Change the wrap width (in characters, and ``fits`` for what the display can hold) and the number of
         visible lines; the kept tail is re-wrapped."""

@@ -64,11 +64,6 @@ class ChatController(QObject):
         self._conversation = saved[-1] if saved else Conversation.new(session_id)
         return self._conversation
 
-    def open_conversation(self, conversation: Conversation) -> None:
-        """Continue a saved conversation (one of ``conversations()``)."""
-        self._check_idle()
-        self._conversation = conversation
-
     def new_conversation(self) -> Conversation:
         """A new, empty conversation about the open session."""
         self._check_idle()

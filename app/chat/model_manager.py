@@ -104,11 +104,6 @@ class ModelManager:
             return self._model is not None
 
     @property
-    def live_bytes(self) -> int:
-        with self._lock:
-            return self._live_bytes
-
-    @property
     def model_bytes(self) -> int:
         """The chat model's estimated size: the given one, else its checkpoint's weights, else a default."""
         if self._model_bytes is None:

@@ -199,10 +199,6 @@ class ChatPanel(QWidget):
         for first, second in pairwise(order):
             QWidget.setTabOrder(first, second)
 
-    def show_limits(self, max_audio_s: float | None) -> None:
-        """State the model's limits; ``max_audio_s`` is how much audio it takes at once, once it is known."""
-        self.limits_label.setText(limits_text(max_audio_s))
-
     def set_selection_source(self, source: Callable[[], tuple[float, float] | None]) -> None:
         """Where "Add selected lines" gets its time range: (start_s, end_s) of the selected lines, or None."""
         self._selection = source

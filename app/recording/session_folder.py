@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import re
 import secrets
@@ -49,11 +50,15 @@ from app.events import CaptionEvent
 from app.settings import APP_NAME
 
 FORMAT = 1
+MAX_SESSION_BYTES = 1024 * 1024  # a real session.json is about 1 KB
+MAX_DURATION_S = 7 * 24 * 3600.0  # a week: anything longer is damage, not a recording
+MAX_SOURCES = 16
 SESSION_FILE = "session.json"
 TRANSCRIPT_FILE = "transcript.jsonl"
 LOCK_FILE = "recording.lock"
 AUDIO_DIR = "audio"
 ID_PATTERN = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")  # the folder names that new_session_id makes
+AUDIO_PATTERN = re.compile(r"audio/[A-Za-z0-9][A-Za-z0-9_-]{0,80}\.wav")  # what audio_name makes (and made)
 
 
 class SessionError(Exception):
@@ -149,10 +154,34 @@ def audio_name(index: int, source_name: str) -> str:
     return f"{AUDIO_DIR}/{index + 1}-{slug}.wav"
 
 
+def member(folder: Path, rel: str) -> Path:
+    """``folder / rel``, checked to lie inside the session folder: ``rel`` is relative, has no ``..``, and neither
+    the folder, nor ``rel``, nor any folder between them is a symbolic link (so no loop and no link to elsewhere).
+
+    Every reader and writer of a session's files goes through this, so that nothing a ``session.json`` (or a link
+    planted in the folder) says can make the program read, truncate or rewrite a file outside it. A path that does
+    not exist yet is fine. Raises SessionError.
+    """
+    folder = Path(folder)
+    parts = Path(rel).parts
+    if not parts or Path(rel).is_absolute() or any(p in ("..", ".") for p in parts) or "\\" in rel:
+        raise SessionError(folder / rel, "is not a file inside the session folder")
+    path = folder
+    for part in ("", *parts):
+        path = path / part if part else path
+        if path.is_symlink():
+            raise SessionError(path, "is a symbolic link; session folders hold only plain files and folders")
+    return folder / rel
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a session may hold")
+
+
 def _time(value: Any, key: str, optional: bool = False) -> datetime | None:
     if value is None and optional:
         return None
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 64:
         raise ValueError(f"{key!r} is not a time")
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
@@ -166,19 +195,25 @@ def _source(raw: Any) -> SourceInfo:
         rate = raw.get("sample_rate", 16000)
     except KeyError as exc:
         raise ValueError(f"a source has no {exc.args[0]!r}") from None
-    if not all(isinstance(v, str) for v in values.values()) or not isinstance(rate, int):
+    if not all(isinstance(v, str) for v in values.values()) or not isinstance(rate, int) or isinstance(rate, bool):
         raise ValueError("a source has a field of the wrong type")
+    if not AUDIO_PATTERN.fullmatch(values["audio"]):
+        raise ValueError(f"the audio file {values['audio'][:80]!r} of a source is not a file of its audio folder")
+    if rate != 16000:
+        raise ValueError(f"a source's sample rate is {rate}; recordings are 16000 Hz")
     return SourceInfo(**values, sample_rate=rate)
 
 
 def read_session(folder: Path) -> SessionInfo:
     """The session.json of ``folder``; raises SessionError when it is missing or damaged."""
-    path = Path(folder) / SESSION_FILE
+    path = member(folder, SESSION_FILE)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_SESSION_BYTES:
+            raise SessionError(path, f"is damaged: it is larger than {MAX_SESSION_BYTES // 1024} KB")
+        raw = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
     except FileNotFoundError:
         raise SessionError(path, "is missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         raise SessionError(path, f"cannot be read: {exc}") from exc
     try:
         if not isinstance(raw, dict):
@@ -190,6 +225,12 @@ def read_session(folder: Path) -> SessionInfo:
             raise ValueError("'title' or 'problem' is not text")
         if not isinstance(duration, (int, float)) or isinstance(duration, bool):
             raise ValueError("'duration_s' is not a number")
+        if not math.isfinite(duration) or not 0 <= duration <= MAX_DURATION_S:
+            raise ValueError(f"'duration_s' is {duration!r}, not a length of a recording")
+        if not isinstance(raw.get("id"), str) or len(raw["id"]) > 200:
+            raise ValueError("'id' is not a session id")
+        if len(raw["sources"]) > MAX_SOURCES or len(title) > 1000:
+            raise ValueError("it lists more sources, or a longer title, than a recording has")
         if not isinstance(raw.get("sources"), list):
             raise ValueError("'sources' is not a list")
         return SessionInfo(

@@ -17,7 +17,7 @@ import numpy as np
 from app.chat.model import Clip, clock
 from app.events import MODEL_RATE
 from app.library.index import Library, Line
-from app.recording.session_folder import SessionInfo, read_session
+from app.recording.session_folder import SessionError, SessionInfo, member, read_session
 
 
 class ClipError(Exception):
@@ -70,6 +70,15 @@ def transcript_excerpt(lines: Sequence[Line]) -> str:
     return "\n".join(rows)
 
 
+def _audio_file(folder: Path, rel: str) -> Path | None:
+    """A source's WAV when it is a plain file inside the session folder; None when missing (or a link elsewhere)."""
+    try:
+        path = member(folder, rel)
+    except SessionError:
+        return None
+    return path if path.is_file() else None
+
+
 def mix(signals: Sequence[np.ndarray]) -> np.ndarray:
     """The sum of ``signals`` (zero-padded to the longest), scaled to full scale only when its peak exceeds it."""
     out = np.zeros(max((s.size for s in signals), default=0), dtype=np.float32)
@@ -100,8 +109,8 @@ class ClipSource:
             version = self.version or self.library.versions(session_id)[-1]
             frames = 0
             for source in info.sources:
-                path = folder / source.audio
-                if path.is_file():
+                path = _audio_file(folder, source.audio)
+                if path is not None:
                     frames = max(frames, soundfile.info(str(path)).frames)
             self._sessions[session_id] = (folder, info, self.library.lines(session_id, version), frames)
         return self._sessions[session_id]
@@ -131,8 +140,8 @@ class ClipSource:
         start, stop = round(span.start_s * MODEL_RATE), round(span.end_s * MODEL_RATE)
         signals = []
         for source in info.sources:
-            path = folder / source.audio
-            if not path.is_file():
+            path = _audio_file(folder, source.audio)
+            if path is None:
                 continue
             samples, _ = soundfile.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
             signals.append(samples[:, 0])

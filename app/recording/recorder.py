@@ -31,9 +31,11 @@ from typing import IO
 import numpy as np
 
 from app.events import MODEL_RATE, AudioBlock, AudioSource, CaptionEvent
+from app.recording.privacy import open_private, private_dirs
 from app.recording.session_folder import (
     AUDIO_DIR,
     TRANSCRIPT_FILE,
+    SessionError,
     SessionInfo,
     SessionState,
     SourceInfo,
@@ -41,6 +43,7 @@ from app.recording.session_folder import (
     caption_line,
     fsync_dir,
     new_session_id,
+    read_session,
     sessions_dir,
     try_lock,
     unlock,
@@ -124,13 +127,14 @@ class SessionRecorder:
         lock = transcript = None
         wavs: list[GrowingWav] = []
         try:
-            (folder / AUDIO_DIR).mkdir(parents=True)
+            private_dirs(folder / AUDIO_DIR, below=root.parent)  # root.parent: the data folder
             lock = try_lock(folder)
             if lock is None:  # a new folder: only a stranger could hold it
                 raise OSError(errno.EBUSY, "the new session folder is locked by another program", str(folder))
             # session.json first: a crash from here on leaves a session that recovery finds.
             write_session(folder, info)
-            transcript = open(folder / TRANSCRIPT_FILE, "a", encoding="utf-8", newline="\n")  # noqa: SIM115
+            transcript = open(folder / TRANSCRIPT_FILE, "a", encoding="utf-8", newline="\n",  # noqa: SIM115
+                              opener=open_private)
             wavs.extend(GrowingWav(folder / s.audio, MODEL_RATE) for s in infos)
             fsync_dir(folder / AUDIO_DIR)
         except OSError as exc:
@@ -257,10 +261,18 @@ class SessionRecorder:
         self._transcript.close()
         for wav in self._wavs:
             wav.close()
-        self._info = dataclasses.replace(self._info, state=SessionState.COMPLETE, ended_at=datetime.now(timezone.utc),
-                                         duration_s=self._position_s())
+        self._info = dataclasses.replace(self._user_changes(), state=SessionState.COMPLETE,
+                                         ended_at=datetime.now(timezone.utc), duration_s=self._position_s())
         write_session(self._folder, self._info)
         self._release()
+
+    def _user_changes(self) -> SessionInfo:
+        """Our description with the title the user gave the session while it was recorded (the library renames
+        it in session.json, which the recorder otherwise only writes at the start and the end)."""
+        try:
+            return dataclasses.replace(self._info, title=read_session(self._folder).title)
+        except SessionError:
+            return self._info
 
     def _fail(self, exc: Exception) -> None:
         message = self._message(exc)
@@ -275,8 +287,8 @@ class SessionRecorder:
         for source in self._info.sources:  # what reached the disk before the error stays readable
             with contextlib.suppress(OSError, ValueError):
                 repair_wav(self._folder / source.audio)
-        self._info = dataclasses.replace(self._info, state=SessionState.COMPLETE, ended_at=datetime.now(timezone.utc),
-                                         duration_s=position, problem=message)
+        self._info = dataclasses.replace(self._user_changes(), state=SessionState.COMPLETE,
+                                         ended_at=datetime.now(timezone.utc), duration_s=position, problem=message)
         with contextlib.suppress(OSError):  # if this fails too, the next start recovers the session
             write_session(self._folder, self._info)
         self._release()

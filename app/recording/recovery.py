@@ -8,6 +8,7 @@ read or repaired is reported with its problem and left as it is.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from app.recording.session_folder import (
     SessionError,
     SessionInfo,
     SessionState,
+    member,
     read_session,
     read_transcript,
     sessions_dir,
@@ -55,23 +57,29 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _drop_partial_line(path: Path) -> None:
-    """Cut a transcript after its last newline: a line without one was being written when the process died."""
+def _drop_partial_line(folder: Path) -> bool:
+    """Cut the transcript after its last newline (a line without one was being written when the process died);
+    whether anything was cut."""
     try:
-        with open(path, "r+b") as f:
-            data = f.read()
-            end = data.rfind(b"\n") + 1
-            if end != len(data):
-                f.truncate(end)
-                f.flush()
-                os.fsync(f.fileno())
+        fd = os.open(member(folder, TRANSCRIPT_FILE), os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
-        pass
+        return False
+    with os.fdopen(fd, "r+b") as f:
+        data = f.read()
+        end = data.rfind(b"\n") + 1
+        if end == len(data):
+            return False
+        f.truncate(end)
+        f.flush()
+        os.fsync(f.fileno())
+    return True
 
 
 def _last_modified(folder: Path, info: SessionInfo) -> datetime:
-    paths = [folder / TRANSCRIPT_FILE, *(folder / s.audio for s in info.sources)]
-    times = [p.stat().st_mtime for p in paths if p.exists()]
+    times = []
+    for rel in (TRANSCRIPT_FILE, *(s.audio for s in info.sources)):
+        with contextlib.suppress(OSError, SessionError):
+            times.append(member(folder, rel).stat(follow_symlinks=False).st_mtime)
     return datetime.fromtimestamp(max(times), timezone.utc) if times else info.started_at
 
 
@@ -80,34 +88,38 @@ def _repair(folder: Path, info: SessionInfo) -> RecoveryReport:
     duration = 0.0
     for source in info.sources:
         try:
-            duration = max(duration, repair_wav(folder / source.audio, source.sample_rate))
+            duration = max(duration, repair_wav(member(folder, source.audio), source.sample_rate))
         except FileNotFoundError:
             problems.append(f"the audio of {source.name} ({source.audio}) is missing")
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, SessionError) as exc:
             problems.append(f"the audio of {source.name} could not be repaired: {exc}")
-    lines = 0
+    lines, cut = 0, False
     try:
-        _drop_partial_line(folder / TRANSCRIPT_FILE)
+        cut = _drop_partial_line(folder)
         lines = len(read_transcript(folder))
     except (OSError, SessionError) as exc:
         problems.append(f"the transcript could not be repaired: {exc}")
     problem = "; ".join(problems) or None
+    found = (f"{duration_words(duration)} of audio from {_plural(len(info.sources), 'source')} and "
+             f"{_plural(lines, 'caption line')}")
+    if cut:
+        found += " (a caption line cut off by the crash was dropped)"
     recovered = dataclasses.replace(info, state=SessionState.RECOVERED, ended_at=_last_modified(folder, info),
                                     duration_s=duration, problem=problem)
     try:
         write_session(folder, recovered)
     except OSError as exc:
-        return RecoveryReport(folder, f"The interrupted recording '{info.title}' in {folder} could not be marked as "
-                                      f"recovered ({exc}); it is left as it was.", info, str(exc))
-    message = (f"Recovered '{info.title}': {duration_words(duration)} of audio from "
-               f"{_plural(len(info.sources), 'source')} and {_plural(lines, 'caption line')}.")
+        message = (f"The interrupted recording '{info.title}' in {folder} was repaired ({found}), but it could not "
+                   f"be marked as recovered ({exc.strerror or exc}); it is checked again at the next start.")
+        return RecoveryReport(folder, message, info, str(exc))
+    message = f"Recovered '{info.title}': {found}."
     if problem:
         message += f" Problems: {problem}."
     return RecoveryReport(folder, message, recovered, problem)
 
 
 def _recover(folder: Path) -> RecoveryReport | None:
-    if not (folder / SESSION_FILE).exists():
+    if not (folder / SESSION_FILE).exists() and not (folder / SESSION_FILE).is_symlink():
         # A recorder creates session.json (atomically) after taking the lock and before writing any audio: without
         # it the folder is still being set up, or holds nothing recorded.
         return None
@@ -130,7 +142,8 @@ def _recover(folder: Path) -> RecoveryReport | None:
             return None
         report = _repair(folder, info)
     except SessionError as exc:
-        return RecoveryReport(folder, f"A recorded session in {folder} could not be recovered: {exc}", None, str(exc))
+        return RecoveryReport(folder, f"A recorded session in {folder} could not be recovered: {exc} Its files "
+                                      "were left as they are.", None, str(exc))
     finally:
         unlock(lock, remove=True)
     return report
@@ -141,8 +154,13 @@ def recover_sessions(data_dir: Path | str | None = None) -> list[RecoveryReport]
     root = sessions_dir(data_dir)
     if not root.is_dir():
         return []
+    try:
+        folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())  # a link is no session
+    except OSError as exc:
+        return [RecoveryReport(root, f"The recordings in {root} could not be checked for interrupted sessions "
+                                     f"({exc.strerror or exc}).", None, str(exc))]
     reports = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    for folder in folders:
         try:
             report = _recover(folder)
         except OSError as exc:  # e.g. a folder we may not write the lock file into

@@ -47,6 +47,7 @@ from typing import IO, Any
 import numpy as np
 
 from app.events import CaptionEvent
+from app.recording.privacy import FILE_MODE, open_private
 from app.settings import APP_NAME
 
 FORMAT = 1
@@ -264,6 +265,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
     try:
+        if os.name != "nt":
+            os.fchmod(fd, FILE_MODE)  # private whatever the umask (mkstemp's 0600 is narrowed by it)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -315,9 +318,10 @@ def read_transcript(folder: Path, name: str = TRANSCRIPT_FILE, *, skip_damaged: 
     and a damaged whole line raises SessionError. With ``skip_damaged`` every line that does not parse is skipped
     instead, the last one too (bytes that are not UTF-8 are replaced first): one bad line must not hide the rest.
     """
-    path = Path(folder) / name
+    path = member(folder, name)
     try:
-        data = path.read_bytes()
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         return []
     rows = data.split(b"\n")
@@ -350,7 +354,7 @@ def read_audio(path: Path) -> np.ndarray:
 
 def try_lock(folder: Path) -> IO[bytes] | None:
     """Take the session's recording.lock; the open file holds it (pass it to ``unlock``), None if someone else does."""
-    f = open(Path(folder) / LOCK_FILE, "a+b")  # noqa: SIM115  (the open file is the lock)
+    f = open(member(folder, LOCK_FILE), "a+b", opener=open_private)  # noqa: SIM115  (the open file is the lock)
     try:
         if os.name == "nt":
             import msvcrt

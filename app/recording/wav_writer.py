@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.recording.privacy import open_private
+
 HEADER_BYTES = 44
 MAX_DATA_BYTES = 0xFFFFFFFF - 36  # the RIFF size field is 32 bits: about 37 hours at 16 kHz
 
@@ -44,7 +46,7 @@ class GrowingWav:
         self.sample_rate = sample_rate
         self._data_bytes = 0
         self._synced_bytes = 0
-        self._file = open(self.path, "w+b")  # noqa: SIM115  (kept open while recording)
+        self._file = open(self.path, "w+b", opener=open_private)  # noqa: SIM115  (kept open while recording)
         try:
             self._file.write(_header(0, sample_rate))
             self._file.flush()
@@ -94,7 +96,7 @@ def repair_wav(path: Path, sample_rate: int = 16000) -> float:
     file (a crash right after creating it) gets a header at ``sample_rate``. Raises ValueError for a file that is not
     a GrowingWav file (it is left untouched) and OSError when it cannot be read or written.
     """
-    with open(path, "r+b") as f:
+    with os.fdopen(os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0)), "r+b") as f:  # a link is refused
         header = f.read(HEADER_BYTES)
         if header:
             size = f.seek(0, os.SEEK_END)

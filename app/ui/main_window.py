@@ -28,6 +28,8 @@ _NOTICE_STYLE = {
     Severity.WARNING: "background:#fff4d6;color:#5c3b00;",
     Severity.ERROR: "background:#fde7e9;color:#8a0010;",
 }
+_SEVERITY_ORDER = (Severity.INFO, Severity.WARNING, Severity.ERROR)
+MAX_NOTICES = 6
 
 
 def _action(parent: QWidget, text: str, shortcut: str, tip: str, *, checkable: bool = False) -> QAction:
@@ -89,6 +91,7 @@ class MainWindow(QMainWindow):
         self.notice_label.setAccessibleName("Notice")
         self.notice_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.notice_label.hide()
+        self._notices: list[Notice] = []
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Live captions and library")
         self.tabs.addTab(splitter, "&Live")
@@ -122,13 +125,20 @@ class MainWindow(QMainWindow):
             self.live_label.setText("Captions stopped")
 
     def show_notice(self, notice: Notice) -> None:
-        self.notice_label.setText(notice.message)
-        self.notice_label.setStyleSheet(f"QLabel{{{_NOTICE_STYLE[notice.severity]}padding:6px;border-radius:4px;}}")
-        self.notice_label.setAccessibleDescription(f"{notice.severity.value}: {notice.message}")
+        """Add a notice to those shown; they stay until ``clear_notice`` (several problems found at start-up must
+        all be read, not only the last one). The colour is that of the most severe."""
+        self._notices = [n for n in self._notices if n.message != notice.message][-(MAX_NOTICES - 1):] + [notice]
+        worst = max(self._notices, key=lambda n: _SEVERITY_ORDER.index(n.severity)).severity
+        text = "\n".join(n.message for n in self._notices)
+        self.notice_label.setText(text)
+        self.notice_label.setStyleSheet(f"QLabel{{{_NOTICE_STYLE[worst]}padding:6px;border-radius:4px;}}")
+        self.notice_label.setAccessibleDescription(
+            "\n".join(f"{n.severity.value}: {n.message}" for n in self._notices))
         self.notice_label.show()
         self.statusBar().showMessage(notice.message, 10000)
 
     def clear_notice(self) -> None:
+        self._notices = []
         self.notice_label.hide()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 — Qt's name

@@ -135,7 +135,8 @@ def test_partial_sample_and_partial_transcript_line_are_cut(tmp_path: Path) -> N
         f.write(b'{"source_id": "mic", "te')
 
     [report] = recover_sessions(tmp_path)
-    assert report.message == "Recovered 'Crashed': 0 s of audio from 1 source and 1 caption line."
+    assert report.message == ("Recovered 'Crashed': 0 s of audio from 1 source and 1 caption line (a caption line cut "
+                              "off by the crash was dropped).")
     assert read_transcript(folder) == [event]
     assert (folder / "transcript.jsonl").read_bytes().endswith(b"\n")
     recorded, _ = soundfile.read(wav, dtype="int16")

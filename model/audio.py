@@ -1,8 +1,11 @@
 """Turning whatever audio a caller hands us into mono float32 at the model's sample rate.
 
 Accepted: 1-D or 2-D numpy arrays / torch tensors / lists, float or integer PCM, mono or multi-channel, any sample
-rate. Refused with a clear message: empty input (where nothing can be done), NaN or infinite values, non-numeric
-data, nonsensical sample rates.
+rate. A 2-D array's layout is never guessed where it is ambiguous: callers say ``channels_first`` (True: channels x
+frames, as torchaudio gives it; False: frames x channels, as soundfile and sounddevice give it), or leave it None
+when only one of the two readings has a plausible number of channels. Refused with a clear message: empty input
+(where nothing can be done), NaN or infinite values, non-numeric data, an ambiguous or implausible layout,
+nonsensical sample rates.
 """
 
 from __future__ import annotations
@@ -31,32 +34,66 @@ def check_sample_rate(sample_rate: Any) -> int:
     return int(sample_rate)
 
 
-def as_mono_float32(audio: Any, *, what: str = "audio") -> np.ndarray:
-    """Mono float32 samples in [-1, 1] scale from float or integer PCM, mono or multi-channel."""
+GUESSABLE_CHANNELS = 8  # with channels_first=None, a dimension this small is read as channels (7.1 sound has 8)
+MAX_CHANNELS = 64  # more channels than any capture device or file this program meets: the layout is wrong
+
+
+def _channel_axis(shape: tuple[int, int], channels_first: bool | None, what: str) -> int:
+    """Which axis of a 2-D block holds the channels; refuses ambiguous and implausible layouts."""
+    if channels_first is None:
+        plausible = [1 <= n <= GUESSABLE_CHANNELS for n in shape]
+        if plausible[0] == plausible[1]:
+            raise AudioInputError(
+                f"{what} has shape {shape}, which is ambiguous: it could be (channels, frames) or (frames, "
+                "channels). Pass channels_first=True for (channels, frames) or channels_first=False for "
+                "(frames, channels)."
+            )
+        axis = 0 if plausible[0] else 1
+    else:
+        axis = 0 if channels_first else 1
+    channels = shape[axis]
+    layout = "(channels, frames)" if axis == 0 else "(frames, channels)"
+    if channels == 0:
+        raise AudioInputError(f"{what} has shape {shape}, read as {layout}: it has no channels.")
+    if channels > MAX_CHANNELS:
+        other = "channels_first=False" if axis == 0 else "channels_first=True"
+        raise AudioInputError(
+            f"{what} has shape {shape}, read as {layout}: {channels} channels is more than the {MAX_CHANNELS} "
+            f"this program accepts. If the array is laid out the other way, pass {other}."
+        )
+    return axis
+
+
+def as_mono_float32(audio: Any, *, what: str = "audio", channels_first: bool | None = None) -> np.ndarray:
+    """Mono float32 samples in [-1, 1] scale from float or integer PCM, mono or multi-channel.
+
+    1-D input is mono. 2-D input is (channels, frames) with ``channels_first=True``, (frames, channels) with
+    False, and with None the layout is read from the shape only when exactly one dimension is a plausible channel
+    count (1 to 8); otherwise an AudioInputError asks for ``channels_first``. Channels are averaged.
+    """
     if hasattr(audio, "detach") and hasattr(audio, "cpu"):  # torch tensor, without importing torch here
         audio = audio.detach().cpu().numpy()
     try:
         arr = np.asarray(audio)
     except (ValueError, TypeError) as exc:
         raise AudioInputError(f"{what} is not an array of samples ({exc}).") from None
+    if arr.dtype.kind in "iu" and arr.dtype != np.uint8 and arr.dtype not in _INT_SCALE:
+        raise AudioInputError(f"{what} has integer samples of type {arr.dtype}; use int16, int32 or float32.")
+    if arr.dtype.kind not in "iuf":
+        raise AudioInputError(f"{what} must hold numbers, got an array of {arr.dtype}.")
+    if arr.ndim not in (1, 2):
+        raise AudioInputError(
+            f"{what} has shape {arr.shape}; expected samples (1-D) or a 2-D block of frames and channels."
+        )
+    axis = _channel_axis(arr.shape, channels_first, what) if arr.ndim == 2 else None  # before any conversion
     if arr.dtype == np.uint8:
         arr = (arr.astype(np.float32) - 128.0) / 128.0
     elif arr.dtype in _INT_SCALE:
         arr = arr.astype(np.float32) / _INT_SCALE[arr.dtype]
-    elif arr.dtype.kind == "f":
-        arr = arr.astype(np.float32, copy=False)
-    elif arr.dtype.kind in "iu":
-        raise AudioInputError(f"{what} has integer samples of type {arr.dtype}; use int16, int32 or float32.")
     else:
-        raise AudioInputError(f"{what} must hold numbers, got an array of {arr.dtype}.")
-    if arr.ndim == 2:
-        # (frames, channels) as soundfile/sounddevice give it, or (channels, frames) as torchaudio does.
-        channels_first = arr.shape[0] < arr.shape[1] and arr.shape[0] <= 8
-        arr = arr.mean(axis=0 if channels_first else 1, dtype=np.float32)
-    elif arr.ndim != 1:
-        raise AudioInputError(
-            f"{what} has shape {arr.shape}; expected samples (1-D) or samples x channels (2-D)."
-        )
+        arr = arr.astype(np.float32, copy=False)
+    if axis is not None:
+        arr = arr.mean(axis=axis, dtype=np.float32)
     if not np.isfinite(arr).all():
         bad = int(np.flatnonzero(~np.isfinite(arr))[0])
         raise AudioInputError(
@@ -86,10 +123,12 @@ def to_rate(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
     return StreamResampler(in_rate, out_rate).process(samples, last=True)
 
 
-def prepare(audio: Any, sample_rate: Any, target_rate: int, *, what: str = "audio") -> np.ndarray:
-    """Validate, downmix and resample a whole signal for the model."""
+def prepare(
+    audio: Any, sample_rate: Any, target_rate: int, *, what: str = "audio", channels_first: bool | None = None
+) -> np.ndarray:
+    """Validate, downmix and resample a whole signal for the model (``channels_first`` as in as_mono_float32)."""
     rate = check_sample_rate(sample_rate)
-    samples = as_mono_float32(audio, what=what)
+    samples = as_mono_float32(audio, what=what, channels_first=channels_first)
     if samples.size == 0:
         raise AudioInputError(f"{what} is empty (0 samples): there is nothing to transcribe.")
     return to_rate(samples, rate, target_rate)

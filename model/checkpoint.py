@@ -8,6 +8,7 @@ which keeps peak memory near the size of the loaded weights.
 from __future__ import annotations
 
 import json
+import math
 import mmap
 import struct
 from collections.abc import Callable, Iterable
@@ -35,8 +36,21 @@ class TensorInfo:
     end: int
 
 
+MAX_HEADER_BYTES = 100_000_000  # the realtime model's header is about 104 kB for 711 tensors
+
+
+def _sizes(value: object, count: int | None = None) -> bool:
+    """A list of non-negative whole numbers (of ``count`` items when given), as shapes and offsets must be."""
+    return (isinstance(value, list) and (count is None or len(value) == count)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value))
+
+
 class SafetensorsFile:
-    """One .safetensors file, validated against its own header and mapped read-only (copy-on-write)."""
+    """One .safetensors file, validated against its own header and mapped read-only (copy-on-write).
+
+    The header must describe the data section exactly: every tensor's bytes inside it, no two tensors sharing
+    bytes, no bytes left undescribed (as the format requires and the safetensors library checks).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -44,43 +58,57 @@ class SafetensorsFile:
             self._file = open(path, "rb")  # noqa: SIM115 -- kept open for the memory map
         except OSError as exc:
             raise CheckpointError(f"Cannot open {path}: {exc.strerror}.") from None
-        size = path.stat().st_size
+        try:
+            self._read_header()
+        except CheckpointError:
+            self._file.close()
+            raise
+        size = self.path.stat().st_size
+        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_COPY) if size else None
+
+    def _read_header(self) -> None:
+        size = self.path.stat().st_size
         raw = self._file.read(8)
         if len(raw) < 8:
             self._fail(f"is only {size} bytes long, too short to be a safetensors file")
         (header_len,) = struct.unpack("<Q", raw)
-        if header_len > size - 8 or header_len > 100_000_000:
+        if header_len > size - 8 or header_len > MAX_HEADER_BYTES:
             self._fail("has a damaged header (its length field is impossible)")
         try:
             header = json.loads(self._file.read(header_len))
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError, UnicodeDecodeError):
             self._fail("has a damaged header (not valid JSON)")
         if not isinstance(header, dict):
             self._fail("has a damaged header")
         header.pop("__metadata__", None)
         base = 8 + header_len
         self.tensors: dict[str, TensorInfo] = {}
-        data_end = base
+        spans = []
         for name, entry in header.items():
-            try:
-                dtype = _DTYPES[entry["dtype"]]
-                shape = tuple(int(d) for d in entry["shape"])
-                begin, end = (int(o) for o in entry["data_offsets"])
-            except (KeyError, TypeError, ValueError):
+            if not (isinstance(entry, dict) and entry.get("dtype") in _DTYPES and _sizes(entry.get("shape"))
+                    and _sizes(entry.get("data_offsets"), 2)):
                 self._fail(f"describes tensor '{name}' in a way this program does not understand")
-            numel = 1
-            for d in shape:
-                numel *= d
-            if end - begin != numel * dtype.itemsize or begin < 0:
+            dtype, shape = _DTYPES[entry["dtype"]], tuple(entry["shape"])
+            begin, end = entry["data_offsets"]
+            if end - begin != math.prod(shape) * dtype.itemsize:
                 self._fail(f"has inconsistent sizes for tensor '{name}'")
             self.tensors[name] = TensorInfo(dtype, shape, base + begin, base + end)
-            data_end = max(data_end, base + end)
-        if data_end > size:
+            spans.append((begin, end, name))
+        data_end = 0
+        previous = None
+        for begin, end, name in sorted(spans):
+            if begin < data_end:
+                self._fail(f"stores tensors '{previous}' and '{name}' in the same bytes")
+            if begin > data_end:
+                self._fail(f"has {begin - data_end:,} bytes before tensor '{name}' that no tensor describes")
+            data_end, previous = end, name
+        if base + data_end > size:
             raise CheckpointError(
-                f"{path} is truncated: its header describes {data_end:,} bytes but the file holds only {size:,}. "
-                "The download was probably interrupted; download the model again."
+                f"{self.path} is truncated: its header describes {base + data_end:,} bytes but the file holds only "
+                f"{size:,}. The download was probably interrupted; download the model again."
             )
-        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_COPY) if size else None
+        if base + data_end < size:
+            self._fail(f"has {size - base - data_end:,} bytes after its last tensor that no tensor describes")
 
     def _fail(self, what: str) -> None:
         raise CheckpointError(f"{self.path} {what}; the file is damaged, download the model again.")
@@ -165,8 +193,12 @@ def transformers_weight_files(folder: Path) -> list[Path]:
         try:
             weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
             shards = sorted(set(weight_map.values()))
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        except (ValueError, RecursionError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
             raise CheckpointError(f"{index} is damaged (no readable weight_map); download it again.") from None
+        # Shards are plain file names next to the index, never paths that lead elsewhere.
+        if not shards or not all(isinstance(s, str) and s and Path(s).name == s and s != ".." for s in shards):
+            raise CheckpointError(f"{index} is damaged (its weight_map names no usable shard files); download it "
+                                  "again.")
         missing = [s for s in shards if not (folder / s).exists()]
         if missing:
             raise CheckpointError(
@@ -283,13 +315,45 @@ def load_strict(
     expected = {p.name: p.shape for src in table.values() for p in src.parts if p.name is not None}
     expected.update({n: s for n, s in aliases.items() if n in present})
     for name, shape in expected.items():
-        if tensors.info(name).shape != shape:
+        info = tensors.info(name)
+        if info.shape != shape:
             raise CheckpointError(
-                f"Tensor '{name}' has shape {list(tensors.info(name).shape)}, expected {list(shape)}: the weights "
+                f"Tensor '{name}' has shape {list(info.shape)}, expected {list(shape)}: the weights "
                 "do not belong to the configuration next to them."
+            )
+        if not info.dtype.is_floating_point:
+            raise CheckpointError(
+                f"Tensor '{name}' is stored as {_dtype_name(info.dtype)}, but weights are floating-point numbers: "
+                "the file is damaged or is not a model checkpoint; download the model again."
             )
     for pname, src in table.items():
         _assign(module, pname, _materialize(src, tensors, device, dtype))
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    if t.numel() == 0:
+        return True
+    low, high = torch.aminmax(t)  # NaN propagates, infinities are the extremes; no temporary copy of ``t``
+    return bool(torch.isfinite(low) & torch.isfinite(high))
+
+
+def _check_finite(value: torch.Tensor, name: str, tensors: CheckpointTensors) -> None:
+    """Refuse a weight holding NaN or infinities, as loaded (so also a value too large for the chosen dtype)."""
+    if _all_finite(value):
+        return
+    stored = tensors.info(name).dtype
+    if stored != value.dtype and _all_finite(tensors.get(name)):
+        raise CheckpointError(
+            f"Tensor '{name}' has values too large for {_dtype_name(value.dtype)} (they become infinite); "
+            f"load the model with dtype={_dtype_name(stored)!r}."
+        )
+    raise CheckpointError(
+        f"Tensor '{name}' contains NaN or infinite values: the weights are damaged; download the model again."
+    )
 
 
 def _materialize(src: Source, tensors: CheckpointTensors, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -301,6 +365,7 @@ def _materialize(src: Source, tensors: CheckpointTensors, device: torch.device, 
     if len(src.parts) == 1 and src.parts[0].rope_heads == 0 and not input_major:
         value = tensors.get(src.parts[0].name)
         if value.dtype == dtype and value.device == device:
+            _check_finite(value, src.parts[0].name, tensors)
             return value  # zero-copy view of the file
     if input_major:
         out = torch.zeros(shape[::-1], dtype=dtype, device=device).T
@@ -319,6 +384,7 @@ def _materialize(src: Source, tensors: CheckpointTensors, device: torch.device, 
                 target = target.view(h, rows // h // 2, 2, *rest)
             target.copy_(value)
             tensors.release(part.name)
+            _check_finite(out[row : row + rows], part.name, tensors)
         row += rows
     return out
 
@@ -327,6 +393,27 @@ def _assign(module: nn.Module, dotted: str, value: torch.Tensor) -> None:
     owner_name, _, attr = dotted.rpartition(".")
     owner = module.get_submodule(owner_name) if owner_name else module
     setattr(owner, attr, nn.Parameter(value, requires_grad=False))
+
+
+MAX_PARAMETERS = 10**11  # about 4 x Voxtral Small 24B, the largest model of the family
+_MIN_WEIGHT_BYTES = 2  # float16 / bfloat16, the smallest floating types a checkpoint may store
+
+
+def check_size(table: dict[str, Source], tensors: CheckpointTensors) -> None:
+    """Refuse a configuration whose weights could not be in these files (or in any machine), before building it."""
+    n = sum(math.prod(p.shape) for src in table.values() for p in src.parts if p.name is not None)
+    if n > MAX_PARAMETERS:
+        raise CheckpointError(
+            f"The configuration describes a model of {n:,} weights, more than the {MAX_PARAMETERS:,} this program "
+            "can load: it is damaged or belongs to another kind of model."
+        )
+    stored = sum(info.end - info.start for f in tensors.files for info in f.tensors.values())
+    if n * _MIN_WEIGHT_BYTES > stored:
+        raise CheckpointError(
+            f"The configuration describes a model of {n:,} weights (at least {n * _MIN_WEIGHT_BYTES:,} bytes), but "
+            f"the weight files hold only {stored:,} bytes of tensors: the configuration does not belong to these "
+            "weights, or the download is incomplete."
+        )
 
 
 def weight_files(folder: Path, layout: str) -> tuple[list[Path], Callable[[str], str] | None]:
@@ -347,12 +434,14 @@ def build_loaded(
     aliases: dict[str, tuple[int, ...]] | None = None,
 ) -> nn.Module:
     """Build a network on the meta device and fill it from the checkpoint (see load_strict); ready for inference."""
-    with torch.device("meta"):
-        net = factory()
     files, rename = weight_files(folder, layout)
     tensors = CheckpointTensors(files, rename)
     try:
-        load_strict(net, table_for(tensors.names), tensors, device=device, dtype=dtype, aliases=aliases)
+        table = table_for(tensors.names)
+        check_size(table, tensors)
+        with torch.device("meta"):
+            net = factory()
+        load_strict(net, table, tensors, device=device, dtype=dtype, aliases=aliases)
     finally:
         tensors.close()
     net.init_buffers(device)

@@ -26,8 +26,12 @@ class CaptionStream(Protocol):
 
     @property
     def text(self) -> str:
-        """All text so far; after ``finish`` it may end with text no event carried (a flushed partial character)."""
+        """The text kept so far (all of it without the first ``dropped_chars`` characters: a stream keeps a bounded
+        tail); after ``finish`` it may end with text no event carried (a flushed partial character)."""
         ...
+
+    @property
+    def dropped_chars(self) -> int: ...
 
 
 class Engine(Protocol):

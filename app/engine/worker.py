@@ -189,7 +189,8 @@ class InferenceWorker(QThread):
         except Exception as exc:  # noqa: BLE001
             self._fail(state, f"The caption engine failed while finishing: {exc}")
             return
-        self._emit_captions(state, events, final=True, rest=state.stream.text[state.emitted_chars :])
+        self._emit_captions(state, events, final=True,
+                            rest=state.stream.text[state.emitted_chars - state.stream.dropped_chars :])
         state.stream = None
 
     def _emit_captions(self, state: _Stream, events: Sequence[TokenEvent], *, final: bool, rest: str = "") -> None:

@@ -5,6 +5,10 @@ A batch of streams advances in lockstep through one timeline of 80 ms positions.
 present; the decoder then takes one position at a time, feeding back its own previous token. Tokens stay on the
 device until the caller collects them, so a GPU never waits on the host inside the loop.
 
+Its state has a fixed size however long a stream runs: the key/value rings hold one window each, the sample buffer
+holds less than a position plus the STFT look-ahead after each ``run``, and embeddings wait only while the prompt
+fills; only the position counters grow.
+
 Buffer coordinates: index 0 is ``n_fft/2`` samples before the first padded sample, so mel frame t spans
 ``[hop*t, hop*t + n_fft)`` and every frame lies on the same grid as the offline spectrogram.
 """

@@ -19,7 +19,7 @@ from model.mel import LogMel
 from model.realtime.config import RealtimeConfig, parse_native, parse_transformers
 from model.realtime.lockstep import MAX_ENCODER_POSITIONS, Lockstep
 from model.realtime.network import RealtimeNetwork
-from model.realtime.session import StreamingSession
+from model.realtime.session import KEEP_TOKENS, StreamingSession
 from model.realtime.weights import TIED_HEAD, weight_table
 from model.results import Transcription
 from model.tokenizer import Tokenizer
@@ -73,20 +73,26 @@ class RealtimeModel:
             raise ModelError(f"Compiling the streaming step failed ({exc}); the model runs uncompiled.") from exc
         return time.perf_counter() - start
 
-    def stream(self, *, delay_ms: float = 480) -> StreamingSession:
-        return StreamingSession(self, delay_ms)
+    def stream(self, *, delay_ms: float = 480, keep_tokens: int = KEEP_TOKENS) -> StreamingSession:
+        """A live stream; it keeps the last ``keep_tokens`` tokens for its ``token_ids`` and ``text``."""
+        return StreamingSession(self, delay_ms, keep_tokens=keep_tokens)
 
     def transcribe(
-        self, audio: Any, sample_rate: int, *, delay_ms: float = 480
+        self, audio: Any, sample_rate: int, *, delay_ms: float = 480, channels_first: bool | None = None
     ) -> Transcription | list[Transcription]:
-        """Transcribe a whole signal, or a list of signals as one batch (each result as if transcribed alone)."""
+        """Transcribe a whole signal, or a list of signals as one batch (each result as if transcribed alone).
+
+        ``channels_first`` says how a 2-D signal is laid out (see model.audio.as_mono_float32); None reads it from
+        the shape where that is unambiguous.
+        """
         batched = isinstance(audio, (list, tuple)) and len(audio) > 0 and not np.isscalar(audio[0])
         if isinstance(audio, (list, tuple)) and len(audio) == 0:
             raise AudioInputError("No audio was given: the list is empty.")
         items = list(audio) if batched else [audio]
         rate = self.sample_rate
         signals = [
-            prepare(a, sample_rate, rate, what=f"audio {i}" if batched else "audio") for i, a in enumerate(items)
+            prepare(a, sample_rate, rate, what=f"audio {i}" if batched else "audio", channels_first=channels_first)
+            for i, a in enumerate(items)
         ]
         results = self._transcribe_batch(signals, self.config.delay_tokens(delay_ms))
         return results if batched else results[0]

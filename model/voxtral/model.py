@@ -59,12 +59,17 @@ class VoxtralModel:
 
     def transcribe(
         self, audio: Any, sample_rate: int | None = None, *, language: str | None = None,
-        max_new_tokens: int | None = None,
+        max_new_tokens: int | None = None, channels_first: bool | None = None,
     ) -> Transcription:
-        """Transcribe an array (with its sample_rate) or an audio file path; language None: detected."""
+        """Transcribe an array (with its sample_rate) or an audio file path; language None: detected.
+
+        ``channels_first`` says how a 2-D array is laid out (see model.audio.as_mono_float32); None reads it from
+        the shape where that is unambiguous.
+        """
         if isinstance(audio, (str, Path)):
             audio, sample_rate = read_file(audio)
-        samples = prepare(audio, sample_rate, self.sample_rate)
+            channels_first = False  # files are read as frames x channels
+        samples = prepare(audio, sample_rate, self.sample_rate, channels_first=channels_first)
         prompt = self.prompts.transcription(samples, language)
         limit = max_new_tokens or self.config.decoder.context
         ids = self._collect(self.generation([prompt], Sampling(limit)), 1)[0]

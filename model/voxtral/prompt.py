@@ -3,7 +3,8 @@
 Audio reaches mistral-common as lossless float WAV at the model's rate; it pads each clip to whole 30 s chunks and
 lays out the [BEGIN_AUDIO] [AUDIO]... tokens. Conversation format (also used by the app):
     [{"role": "user" | "assistant", "content": str | [{"type": "text", "text": str},
-                                                     {"type": "audio", "audio": array, "sample_rate": int},
+                                                     {"type": "audio", "audio": array, "sample_rate": int,
+                                                      "channels_first": bool (optional, for 2-D arrays)},
                                                      {"type": "audio", "path": "meeting.flac"}, ...]}, ...]
 """
 
@@ -61,13 +62,17 @@ class PromptBuilder:
     def _clip(self, chunk: dict[str, Any], where: str) -> np.ndarray:
         if "path" in chunk:
             samples, rate = read_file(chunk["path"])
+            channels_first = False  # files are read as frames x channels
         elif "audio" in chunk:
             samples, rate = chunk["audio"], chunk.get("sample_rate")
             if rate is None:
                 raise ConversationError(f"{where}: an audio part needs its 'sample_rate'.")
+            channels_first = chunk.get("channels_first")
+            if channels_first not in (None, True, False):
+                raise ConversationError(f"{where}: 'channels_first' must be true, false or absent.")
         else:
             raise ConversationError(f"{where}: an audio part needs 'audio' (with 'sample_rate') or 'path'.")
-        return prepare(samples, rate, self.sample_rate, what=where)
+        return prepare(samples, rate, self.sample_rate, what=where, channels_first=channels_first)
 
     def transcription(self, audio: np.ndarray, language: str | None) -> Prompt:
         """A transcription request; ``audio`` is already at the model's rate. language None: detected."""

@@ -185,6 +185,10 @@ class FailingEngine(LocalEngine):
             def text(self) -> str:
                 return stream.text
 
+            @property
+            def dropped_chars(self) -> int:
+                return stream.dropped_chars
+
         return Flaky()
 
 
@@ -256,3 +260,29 @@ def test_two_sources_each_get_their_own_stream(qtbot, make_worker, tiny_realtime
     assert_matches_offline(rec.ids("mic"), model.transcribe(speech, MODEL_RATE).token_ids, eos)
     assert_matches_offline(rec.ids("system"), model.transcribe(other, MODEL_RATE).token_ids, eos)
     assert {s.source_id for s in rec.statuses} == {"mic", "system"}
+
+
+class ShortMemoryEngine(LocalEngine):
+    """Streams that keep only their last few tokens, as an hour-long stream does with the default limit."""
+
+    def open_stream(self, delay_ms: int):
+        return self.model.stream(delay_ms=delay_ms, keep_tokens=5)
+
+
+def test_a_stream_that_let_its_old_tokens_go_still_ends_with_the_right_text(qtbot, make_worker, tiny_realtime,
+                                                                            speech) -> None:
+    model = tiny_realtime.model
+    queue = AudioQueue()
+    for block in blocks_of(speech):
+        queue.put(block)
+    worker = make_worker(ShortMemoryEngine(model), queue, ["mic"], lag_ceiling_s=30.0)
+    rec = Recorder(worker)
+    worker.start()
+    run_to_end(qtbot, worker)
+
+    unbounded = LocalEngine(model).open_stream(480)
+    unbounded.feed(speech, MODEL_RATE)
+    unbounded.finish()
+    assert len(rec.ids()) > 5 * 4  # far more tokens than the streams kept
+    assert rec.text() == unbounded.text and len(unbounded.text) > 10
+    assert rec.captions[-1].final

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QStandardPaths
+from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QDialog, QWidget
 
 from app.chat.model_manager import ModelManager
@@ -20,11 +20,14 @@ from model import RealtimeModel, VoxtralModel
 
 
 class LibraryActions(QObject):
+    _notice = Signal(object)  # a Notice from the worker thread, shown on the GUI thread
+
     def __init__(self, library: Library, view: LibraryView, *, realtime: Callable[[], RealtimeModel | None],
                  models: ModelManager, notify: Callable[[Notice], None], parent: QWidget) -> None:
         super().__init__(parent)
         self._library, self._view, self._parent = library, view, parent
         self._realtime, self._models, self._notify = realtime, models, notify
+        self._notice.connect(notify)
         self._held: list[VoxtralModel] = []  # Voxtral acquired for the running job, released when it ends
         self._worker: RetranscribeWorker | None = None
         self._dialog: RetranscribeDialog | None = None
@@ -90,7 +93,7 @@ class LibraryActions(QObject):
 
     def _acquire_voxtral(self) -> VoxtralModel:
         """Called on the worker thread: the model manager loads Voxtral Mini 3B where live captions allow."""
-        model = self._models.acquire(notify=self._notify)
+        model = self._models.acquire(notify=self._notice.emit)
         self._held.append(model)
         return model
 

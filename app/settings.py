@@ -1,8 +1,10 @@
-"""The user's settings: typed, validated, saved atomically in the per-user config folder (platformdirs).
+"""The user's settings: typed, validated, saved atomically and privately in the per-user config folder (platformdirs).
 
-A damaged or partly invalid file never stops the program and is never silently overwritten: the readable parts are
-kept, the rest falls back to defaults, the original is kept beside it as ``settings.json.bad``, and the problems are
-returned so the GUI can say what happened.
+A damaged or partly invalid file never stops the program and is never silently overwritten: every value is checked
+against what the settings dialog allows (the ranges below and in ``app.captions.style``); a value that does not fit
+falls back to its default alone, the original file is kept beside it as ``settings.json.bad``, and the problems are
+returned so the GUI can say what happened. Keys this version does not know (a newer version's) are kept and written
+back on saving.
 """
 
 from __future__ import annotations
@@ -10,16 +12,30 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.captions.style import CaptionStyle
+from app.captions.style import FADE_S, FONT_SIZE, LINE_CHARS, LINES, OPACITY, CaptionStyle, Range, is_colour
 
 DEFAULT_REALTIME_MODEL = "mistralai/Voxtral-Mini-4B-Realtime-2602"
 DEFAULT_OFFLINE_MODEL = "mistralai/Voxtral-Mini-3B-2507"
 APP_NAME = "Captionist"
+
+DELAY_MS = Range(80, 2400, whole=True, step=80, unit=" ms")
+LAG_CEILING_S = Range(1.0, 60.0, unit=" s")
+PLACEMENT_XY = Range(-32768, 32767, whole=True)  # window coordinates (X11's are 16-bit)
+PLACEMENT_SIZE = Range(1, 32767, whole=True)
+MAX_SOURCES = 2  # captioned at once
+MAX_PATH_CHARS = 4096  # model sources, source ids: paths at most PATH_MAX long
+MAX_NAME_CHARS = 256  # font families, screen names
+MAX_LABEL_CHARS = 100
+MAX_ENTRIES = 256  # labels or placements: one per source or screen ever seen
+MAX_LISTED_PROBLEMS = 4  # problems named one by one when a file is loaded; the rest are counted
+MAX_FILE_BYTES = 1024 * 1024  # a real settings file is a few KB; a bigger one is not read into memory
 
 
 @dataclass(frozen=True)
@@ -31,9 +47,9 @@ class AudioSettings:
 @dataclass(frozen=True)
 class ModelSettings:
     source: str = ""  # a hub repo id or a local folder; "" until the first-run setup has chosen one
-    offline: bool = False  # never contact the hub; use what is on disk
+    offline: bool = False  # never contact the hub, for any model; use what is on disk
     device: str = ""  # "" picks the best (CUDA if present), else "cpu" / "cuda" / "cuda:N"
-    delay_ms: int = 480  # 80..2400 in steps of 80
+    delay_ms: int = 480  # DELAY_MS
     lag_ceiling_s: float = 3.0  # past this, live captions skip to the live edge
     offline_source: str = DEFAULT_OFFLINE_MODEL  # Voxtral Mini 3B, for re-transcription (repo id or folder)
 
@@ -53,10 +69,10 @@ class Settings:
 
     def problems(self) -> list[str]:
         out = list(self.captions.problems())
-        if self.model.delay_ms % 80 or not 80 <= self.model.delay_ms <= 2400:
-            out.append("the caption delay must be a multiple of 80 ms between 80 and 2400 ms")
-        if not 1.0 <= self.model.lag_ceiling_s <= 60.0:
-            out.append("the lag ceiling must be between 1 and 60 seconds")
+        if not DELAY_MS.allows(self.model.delay_ms):
+            out.append(f"the caption delay must be {DELAY_MS.describe()}")
+        if not LAG_CEILING_S.allows(self.model.lag_ceiling_s):
+            out.append(f"the lag ceiling must be {LAG_CEILING_S.describe()}")
         return out
 
 
@@ -66,6 +82,175 @@ def default_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "settings.json"
 
 
+# -- checking what the file holds ---------------------------------------------------------------------------------
+class Invalid(ValueError):
+    """A value that does not fit its setting; the message says what is allowed."""
+
+
+Check = Callable[[Any, str, list[str]], Any]  # (value, where, problems) -> clean value; raises Invalid
+
+
+def _whole(allowed: Range) -> Check:
+    def check(value: Any, where: str, problems: list[str]) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not allowed.allows(value):
+            raise Invalid(f"it must be {allowed.describe()}")
+        return int(value)  # 28.0 as some editors write it
+
+    return check
+
+
+def _number(allowed: Range) -> Check:
+    def check(value: Any, where: str, problems: list[str]) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not allowed.allows(value):
+            raise Invalid(f"it must be {allowed.describe()}")
+        return float(value)
+
+    return check
+
+
+def _flag(value: Any, where: str, problems: list[str]) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid("it must be true or false")
+    return value
+
+
+def _text(limit: int) -> Check:
+    def check(value: Any, where: str, problems: list[str]) -> str:
+        if not isinstance(value, str) or len(value) > limit:
+            raise Invalid(f"it must be a text of at most {limit} characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (json allows "\ud800"): Qt would silently drop it
+            raise Invalid("it must be a text without broken characters") from None
+        return value
+
+    return check
+
+
+def _colour(value: Any, where: str, problems: list[str]) -> str:
+    if not isinstance(value, str) or not is_colour(value):
+        raise Invalid("it must be a colour written #rrggbb")
+    return value
+
+
+def _source_ids(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    path = _text(MAX_PATH_CHARS)
+    try:
+        if not isinstance(value, list) or len(value) > MAX_SOURCES:
+            raise Invalid
+        return tuple(path(v, where, problems) for v in value)
+    except Invalid:
+        raise Invalid(f"it must be a list of at most {MAX_SOURCES} source ids (texts)") from None
+
+
+def _entries(key: Check, entry: Check, what: str) -> Check:
+    """A JSON object of ``key`` -> ``entry``; an entry that does not fit is dropped alone."""
+
+    def check(value: Any, where: str, problems: list[str]) -> dict:
+        if not isinstance(value, dict) or len(value) > MAX_ENTRIES:
+            raise Invalid(f"it must be a group of at most {MAX_ENTRIES} {what}")
+        out = {}
+        for k, v in value.items():
+            try:
+                out[key(k, where, problems)] = entry(v, where, problems)
+            except Invalid as exc:
+                problems.append(f"{where}: the entry {_shown(k)} ({_shown(v)}) was dropped: {exc}.")
+        return out
+
+    return check
+
+
+def _rect(value: Any, where: str, problems: list[str]) -> tuple[int, int, int, int]:
+    xy, size = _whole(PLACEMENT_XY), _whole(PLACEMENT_SIZE)
+    if not isinstance(value, list) or len(value) != 4:
+        raise Invalid("it must be four whole numbers: x, y, width, height")
+    x, y, w, h = value
+    return xy(x, where, problems), xy(y, where, problems), size(w, where, problems), size(h, where, problems)
+
+
+_CHECKS: dict[str, dict[str, Check]] = {  # section -> field -> check; every field of every section is here
+    "audio": {
+        "source_ids": _source_ids,
+        "labels": _entries(_text(MAX_PATH_CHARS), _text(MAX_LABEL_CHARS), "source labels"),
+    },
+    "captions": {
+        "font_family": _text(MAX_NAME_CHARS),
+        "font_size": _whole(FONT_SIZE),
+        "text_color": _colour,
+        "background_color": _colour,
+        "background_opacity": _number(OPACITY),
+        "outline": _flag,
+        "lines": _whole(LINES),
+        "max_line_chars": _whole(LINE_CHARS),
+        "fade_after_s": _number(FADE_S),
+    },
+    "model": {
+        "source": _text(MAX_PATH_CHARS),
+        "offline": _flag,
+        "device": _text(MAX_NAME_CHARS),
+        "delay_ms": _whole(DELAY_MS),
+        "lag_ceiling_s": _number(LAG_CEILING_S),
+        "offline_source": _text(MAX_PATH_CHARS),
+    },
+    "overlay": {
+        "click_through": _flag,
+        "placements": _entries(_text(MAX_NAME_CHARS), _rect, "screen placements"),
+    },
+}
+
+
+def _shown(value: Any) -> str:
+    """A value for a message, short whatever it is: NaN and Infinity as json reads them, true not True."""
+    try:
+        text = json.dumps(value)
+    except (ValueError, RecursionError):
+        text = ""
+    if text and len(text) <= 40:
+        return text
+    if isinstance(value, (list, dict)):
+        return f"a {'list' if isinstance(value, list) else 'group'} of {len(value)}"
+    return text[:37] + "…" if text else "a value"
+
+
+def _read(raw: Any, problems: list[str]) -> tuple[Settings, dict[str, Any]]:
+    """The settings in a parsed file, and what in it this version does not know: unknown top-level keys as they
+    are, and a known section's unknown keys under that section's name."""
+    if not isinstance(raw, dict):
+        problems.append(f"The file holds {_shown(raw)} instead of settings; the defaults are used.")
+        return Settings(), {}
+    defaults = Settings()
+    unknown = {k: v for k, v in raw.items() if k not in _CHECKS}
+    sections = {}
+    for name, checks in _CHECKS.items():
+        if name not in raw:
+            continue
+        given, default = raw[name], getattr(defaults, name)
+        if not isinstance(given, dict):
+            problems.append(f"{name}: {_shown(given)} is not a group of settings; the defaults are used for it.")
+            continue
+        if extra := {k: v for k, v in given.items() if k not in checks}:
+            unknown[name] = extra
+        values = {}
+        for key, check in checks.items():
+            if key not in given:
+                continue
+            where = f"{name}.{key}"
+            try:
+                values[key] = check(given[key], where, problems)
+            except Invalid as exc:
+                fallback = _shown(_to_json(getattr(default, key)))
+                problems.append(f"{where}: {_shown(given[key])} is not allowed, {exc}; the default {fallback} is used.")
+        sections[name] = dataclasses.replace(default, **values)
+    for key, value in list(unknown.items()):
+        try:
+            _encode(value)
+        except (ValueError, RecursionError):  # NaN or nesting too deep to write back: it could not be kept anyway
+            problems.append(f"{key}: an unknown setting that cannot be saved again was dropped.")
+            del unknown[key]
+    return dataclasses.replace(defaults, **sections), unknown
+
+
+# -- the file ---------------------------------------------------------------------------------------------------
 def _to_json(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj):
         return {f.name: _to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
@@ -76,91 +261,91 @@ def _to_json(obj: Any) -> Any:
     return obj
 
 
-def _coerce(default: Any, value: Any, where: str, problems: list[str]) -> Any:
-    """``value`` converted to the type of ``default``; ``default`` (and a problem) when it does not fit."""
-    if dataclasses.is_dataclass(default):
-        if not isinstance(value, dict):
-            problems.append(f"{where}: expected a section, found {type(value).__name__}")
-            return default
-        kwargs = {}
-        for f in dataclasses.fields(default):
-            if f.name in value:
-                kwargs[f.name] = _coerce(getattr(default, f.name), value[f.name], f"{where}.{f.name}", problems)
-        return dataclasses.replace(default, **kwargs)
-    try:
-        if isinstance(default, bool):
-            if isinstance(value, bool):
-                return value
-        elif isinstance(default, (int, float)) and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return type(default)(value)
-        elif isinstance(default, str) and isinstance(value, str):
-            return value
-        elif isinstance(default, tuple) and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        elif isinstance(default, dict) and isinstance(value, dict):
-            return {str(k): (tuple(int(x) for x in v) if isinstance(v, list) else str(v)) for k, v in value.items()}
-    except (TypeError, ValueError):
-        pass
-    problems.append(f"{where}: {value!r} is not valid here; using {default!r}")
-    return default
+def _encode(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 class SettingsStore:
-    """Loads and saves ``Settings`` at one path."""
+    """Loads and saves ``Settings`` at one path, keeping the keys of the loaded file that this version does not
+    know."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
+        self._unknown: dict[str, Any] = {}
 
     def load(self) -> tuple[Settings, list[str]]:
-        """The saved settings and a list of problems found (empty when the file was fine or absent)."""
-        if not self.path.exists():
-            return Settings(), []
+        """The saved settings and a list of problems found (empty when the file was fine or absent). Never raises."""
+        self._unknown = {}
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if not self.path.exists():
+                return Settings(), []
+            if self.path.stat().st_size > MAX_FILE_BYTES:
+                raise ValueError(f"it is larger than {MAX_FILE_BYTES // 1024} KB")
+            raw = json.loads(self.path.read_text(encoding="utf-8-sig"))  # a BOM, as some Windows editors write
+        except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, UTF-8, or a 5000-digit number
             self._keep_bad_copy()
-            return Settings(), [f"The settings file {self.path} could not be read ({exc}); defaults are used."]
+            reason = "it is nested too deeply" if isinstance(exc, RecursionError) else exc
+            return Settings(), [f"The settings file {self.path} could not be read ({reason}); defaults are used."]
         problems: list[str] = []
-        settings = _coerce(Settings(), raw, "settings", problems)
-        invalid = settings.problems()
-        if invalid:
-            problems.extend(invalid)
-            settings = _repair(settings)
-        if problems:
-            self._keep_bad_copy()
-            problems.insert(0, f"Some saved settings in {self.path} were invalid and were reset:")
-        return settings, problems
+        settings, self._unknown = _read(raw, problems)
+        if not problems:
+            return settings, []
+        self._keep_bad_copy()
+        if len(problems) > MAX_LISTED_PROBLEMS:  # each is a notice: a few say enough, the .bad copy has the rest
+            more = len(problems) - MAX_LISTED_PROBLEMS + 1
+            rest = f"… and {more} more: those values were reset to their defaults too."
+            problems = [*problems[: MAX_LISTED_PROBLEMS - 1], rest]
+        header = (f"Some saved settings in {self.path} were invalid and were reset (the file is kept as "
+                  f"{self._bad_path().name}):")
+        return settings, [header, *problems]
 
     def save(self, settings: Settings) -> None:
-        """Write atomically: a crash mid-write leaves the previous file intact. Raises OSError with the path."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(_to_json(settings), indent=2, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=self.path.parent)
+        """Write atomically (a crash mid-write leaves the previous file intact) and privately (0600: the file names
+        folders and audio sources). Raises OSError with the path."""
+        data = _to_json(settings)
+        for key, value in self._unknown.items():
+            data[key] = {**value, **data[key]} if key in _CHECKS else value  # this version's values win
+        text = _encode(data)
+        from app.recording.privacy import FILE_MODE, private_dirs  # here: the app.recording package imports this one
+
+        folder = self.path.parent
+        private_dirs(folder, below=folder)
+        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=folder)
         try:
+            if os.name != "nt":  # Windows keeps the config folder private through its ACL, not mode bits
+                os.fchmod(fd, FILE_MODE)  # mkstemp's 0600 would be narrowed further by an unusual umask
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(data + "\n")
+                f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _sync_folder(folder)
+
+    def _bad_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".bad")
 
     def _keep_bad_copy(self) -> None:
+        from app.recording.privacy import open_private  # here: the app.recording package imports this one
+
         try:
-            bad = self.path.with_name(self.path.name + ".bad")
-            bad.write_bytes(self.path.read_bytes())
+            with open(self.path, "rb") as src, open(self._bad_path(), "wb", opener=open_private) as dst:
+                shutil.copyfileobj(src, dst)
         except OSError:
             pass
 
 
-def _repair(settings: Settings) -> Settings:
-    """Reset each section that fails validation to its defaults, keeping the valid sections."""
-    defaults = Settings()
-    captions = settings.captions if not settings.captions.problems() else defaults.captions
-    model = settings.model
-    if model.delay_ms % 80 or not 80 <= model.delay_ms <= 2400:
-        model = dataclasses.replace(model, delay_ms=defaults.model.delay_ms)
-    if not 1.0 <= model.lag_ceiling_s <= 60.0:
-        model = dataclasses.replace(model, lag_ceiling_s=defaults.model.lag_ceiling_s)
-    return dataclasses.replace(settings, captions=captions, model=model)
+def _sync_folder(folder: Path) -> None:
+    """Make the rename durable; a file system that cannot sync a folder still has the file."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

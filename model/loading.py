@@ -15,21 +15,43 @@ from model.errors import CheckpointError, ModelError
 def resolve_source(
     source: str | Path,
     *,
+    offline: bool = False,
     progress: Callable[[Any], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> Path:
-    """A local checkpoint folder for ``source``: an existing folder as is, a hub repo id downloaded (or cached)."""
+    """A local checkpoint folder for ``source``: an existing folder as is, a hub repo id downloaded (or cached).
+
+    ``offline``: never contact the hub (whatever ``HF_HUB_OFFLINE`` says); a repo id must be complete in the cache.
+    """
     path = Path(source).expanduser()
     if path.exists():
         return path
     from model.hub import fetch_checkpoint, looks_like_repo_id
 
     if looks_like_repo_id(str(source)):
+        if offline:
+            return _cached(str(source))
         return fetch_checkpoint(str(source), progress=progress, cancel=cancel)
     raise CheckpointError(
         f"'{source}' is neither an existing folder nor a hub repository id such as "
         "'mistralai/Voxtral-Mini-4B-Realtime-2602'."
     )
+
+
+def _cached(repo_id: str) -> Path:
+    """The complete copy of ``repo_id`` in the hub cache, found without a request."""
+    from huggingface_hub import constants
+
+    from model.hub.cache import cached_snapshot
+
+    cache = Path(constants.HF_HUB_CACHE).expanduser().resolve()
+    found = cached_snapshot(repo_id, constants.DEFAULT_REVISION, cache)
+    if found is None:
+        raise CheckpointError(
+            f"Offline mode is on and the model '{repo_id}' is not on this computer (no complete copy in {cache}). "
+            "Turn offline mode off to download it once, or use a folder that contains the model."
+        )
+    return found
 
 
 def pick_device(device: str | torch.device | None, dtype: str | torch.dtype | None) -> tuple[torch.device, torch.dtype]:

@@ -11,14 +11,58 @@ _HEX = re.compile(r"^#([0-9a-fA-F]{6})$")
 
 
 @dataclass(frozen=True)
+class Range:
+    """The finite numbers a setting allows: one definition for the settings file's check, ``problems()`` and the
+    settings dialog's controls."""
+
+    low: float
+    high: float
+    whole: bool = False  # whole numbers only
+    step: int = 0  # > 0: multiples of it only
+    unit: str = ""  # for messages: " points"
+
+    def allows(self, value: float) -> bool:
+        # NaN and infinities (json reads 1e999 as inf) fail the comparison; an int is compared exactly, however large.
+        if not self.low <= value <= self.high:
+            return False
+        if (self.whole or self.step) and value != int(value):
+            return False
+        return not self.step or int(value) % self.step == 0
+
+    def describe(self) -> str:
+        """'a whole number from 10 to 160 points', '1, 2 or 3 lines'."""
+        low, high = f"{self.low:g}", f"{self.high:g}"
+        if self.whole and not self.step and self.high - self.low < 4:
+            values = [str(v) for v in range(int(self.low), int(self.high) + 1)]
+            return f"{', '.join(values[:-1])} or {values[-1]}{self.unit}"
+        if self.step:
+            return f"a multiple of {self.step} from {low} to {high}{self.unit}"
+        return f"{'a whole number' if self.whole else 'a number'} from {low} to {high}{self.unit}"
+
+
+MIN_FONT_SIZE = 10
+MAX_FONT_SIZE = 160
+FONT_SIZE = Range(MIN_FONT_SIZE, MAX_FONT_SIZE, whole=True, unit=" points")
+OPACITY = Range(0.0, 1.0)
+LINES = Range(1, 3, whole=True, unit=" lines")
+LINE_CHARS = Range(16, 80, whole=True, unit=" characters")
+FADE_S = Range(0.0, 600.0, unit=" s")  # 0 = never
+
+
+def is_colour(value: str) -> bool:
+    """True for ``#rrggbb``."""
+    return bool(_HEX.match(value))
+
+
+@dataclass(frozen=True)
 class CaptionStyle:
     font_family: str = "DejaVu Sans"
-    font_size: int = 28  # points; the overlay accepts up to MAX_FONT_SIZE
+    font_size: int = 28  # points
     text_color: str = "#ffffff"
     background_color: str = "#000000"
     background_opacity: float = 0.8  # 0 (invisible box) .. 1 (solid)
     outline: bool = True  # a dark rim around the glyphs, readable on any background
-    lines: int = 2  # roll-up lines shown at once, 1..3
+    lines: int = 2  # roll-up lines shown at once
     max_line_chars: int = 42  # wrap width in characters (readable line length)
     fade_after_s: float = 6.0  # hide the overlay after this much silence; 0 keeps it visible
 
@@ -26,23 +70,19 @@ class CaptionStyle:
         """What is invalid about this style, in words a user understands ([] when valid)."""
         out = []
         for name in ("text_color", "background_color"):
-            if not _HEX.match(getattr(self, name)):
+            if not is_colour(getattr(self, name)):
                 out.append(f"{name.replace('_', ' ')} must look like #rrggbb, not {getattr(self, name)!r}")
-        if not MIN_FONT_SIZE <= self.font_size <= MAX_FONT_SIZE:
-            out.append(f"font size must be between {MIN_FONT_SIZE} and {MAX_FONT_SIZE} points")
-        if not 0.0 <= self.background_opacity <= 1.0:
-            out.append("background opacity must be between 0 and 1")
-        if not 1 <= self.lines <= 3:
-            out.append("captions show 1, 2 or 3 lines")
-        if not 16 <= self.max_line_chars <= 80:
-            out.append("the line length must be between 16 and 80 characters")
-        if self.fade_after_s < 0:
-            out.append("the fade time cannot be negative")
+        if not FONT_SIZE.allows(self.font_size):
+            out.append(f"the font size must be {FONT_SIZE.describe()}")
+        if not OPACITY.allows(self.background_opacity):
+            out.append(f"the background opacity must be {OPACITY.describe()}")
+        if not LINES.allows(self.lines):
+            out.append(f"captions show {LINES.describe()}")
+        if not LINE_CHARS.allows(self.max_line_chars):
+            out.append(f"the line length must be {LINE_CHARS.describe()}")
+        if not FADE_S.allows(self.fade_after_s):
+            out.append(f"the fade time must be {FADE_S.describe()} (0 for never)")
         return out
-
-
-MIN_FONT_SIZE = 10
-MAX_FONT_SIZE = 160
 
 
 def _channel(c: int) -> float:

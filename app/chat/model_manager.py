@@ -9,6 +9,8 @@ Policy (live captions always keep priority):
 - A CUDA out-of-memory error while answering: ``fall_back_to_cpu`` unloads the GPU copy, empties the CUDA cache
   and loads the model on the CPU (once; the next load after an unload tries the GPU again).
 - After ``idle_s`` seconds without use the model is unloaded (a timer, no polling).
+- In offline mode a hub repo id is loaded from its copy on disk, never from the hub; without one, loading fails with
+  a message that says so.
 
 Thread-safe: state changes under one lock; loading (slow) runs outside it, so live captions never wait for it.
 """
@@ -23,6 +25,7 @@ import torch
 
 from app.events import Notice, Severity
 from model import VoxtralModel, load_voxtral
+from model.loading import resolve_source
 
 DEFAULT_MODEL_BYTES = 9_400_000_000  # Voxtral Mini 3B's bf16 weights, when the checkpoint is not on disk yet
 DEFAULT_MARGIN_BYTES = 2 * 1024**3
@@ -67,14 +70,18 @@ def _gb(n: float) -> str:
 
 
 class ModelManager:
-    """Loads the chat model from ``source`` on demand and decides its device; see the module docstring."""
+    """Loads the chat model from ``source`` on demand and decides its device; see the module docstring.
+
+    ``offline``: never contact the hub; ``loader`` then gets the folder of the copy on disk instead of a repo id.
+    """
 
     def __init__(
-        self, source: str | Path, *, loader: Loader = load_on,
+        self, source: str | Path, *, offline: bool = False, loader: Loader = load_on,
         free_gpu_bytes: Callable[[], int | None] = cuda_free_bytes, model_bytes: int | None = None,
         margin_bytes: int = DEFAULT_MARGIN_BYTES, idle_s: float = IDLE_S,
     ) -> None:
         self.source = source
+        self.offline = offline
         self.margin_bytes = margin_bytes
         self.idle_s = idle_s
         self._loader = loader
@@ -172,6 +179,12 @@ class ModelManager:
             self.source = source
             self._model_bytes = None
 
+    def set_offline(self, offline: bool) -> None:
+        """Contact the hub (False) or never (True) from the next load on; a loaded model is on disk already and
+        stays."""
+        with self._lock:
+            self.offline = offline
+
     # -- the live side -------------------------------------------------------------------------------------------
     def reserve_live(self, nbytes: int) -> None:
         """Live captions hold (or are about to take) ``nbytes`` of GPU memory: keep it for them."""
@@ -221,6 +234,10 @@ class ModelManager:
     def _load(self, device: str | None, progress: Progress | None, notify: Notify | None) -> VoxtralModel:
         """Load (``device`` None: where the policy says), record it as acquired once; _load_lock is held."""
         size = self.model_bytes  # may look into the hub cache: not while holding the lock live captions wait on
+        with self._lock:
+            source, offline = self.source, self.offline
+        if offline:  # the copy on disk, or a CheckpointError that says it is not on this computer
+            source = resolve_source(source, offline=True)
         while True:
             with self._lock:
                 notice = None
@@ -232,7 +249,7 @@ class ModelManager:
             if progress is not None:
                 progress(0.0, f"Loading {MODEL_NAME} on the {'GPU' if device == 'cuda' else 'CPU'}…")
             try:
-                model = self._loader(self.source, device)
+                model = self._loader(source, device)
             except torch.cuda.OutOfMemoryError:
                 if device != "cuda":
                     raise

@@ -230,10 +230,10 @@ def read_session(folder: Path) -> SessionInfo:
             raise ValueError(f"'duration_s' is {duration!r}, not a length of a recording")
         if not isinstance(raw.get("id"), str) or len(raw["id"]) > 200:
             raise ValueError("'id' is not a session id")
-        if len(raw["sources"]) > MAX_SOURCES or len(title) > 1000:
-            raise ValueError("it lists more sources, or a longer title, than a recording has")
         if not isinstance(raw.get("sources"), list):
             raise ValueError("'sources' is not a list")
+        if len(raw["sources"]) > MAX_SOURCES or len(title) > 1000 or len(problem or "") > 10000:
+            raise ValueError("it lists more sources, or longer texts, than a recording has")
         return SessionInfo(
             id=str(raw["id"]),
             title=title,
@@ -244,7 +244,7 @@ def read_session(folder: Path) -> SessionInfo:
             sources=tuple(_source(s) for s in raw["sources"]),
             problem=problem,
         )
-    except (KeyError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise SessionError(path, f"is damaged: {exc}") from exc
 
 

@@ -19,7 +19,7 @@ class RetranscribeWorker(QThread):
     """Transcribes every source of one session with ``method``; exactly one of done/failed/cancelled ends a run.
 
     ``realtime`` is the loaded realtime model (shared with live captions: each run has its own stream); ``voxtral``
-    loads Voxtral Mini 3B on this thread when needed (it may download).
+    loads Voxtral Mini 3B on this thread when needed (it may download, unless offline mode is on).
     """
 
     progress = Signal(float, str)  # fraction of the whole job, what is being done

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.captions.style import MAX_FONT_SIZE, MIN_FONT_SIZE, CaptionStyle, contrast_warning
+from app.captions.style import FADE_S, FONT_SIZE, LINE_CHARS, LINES, OPACITY, CaptionStyle, contrast_warning
 from app.ui.form_helpers import add_row, note, spin
 
 PREVIEW_MAX_PT = 40  # larger sizes are previewed at this size so the dialog stays on screen
@@ -115,11 +115,11 @@ class CaptionsPage(QWidget):
         self.font_combo = QFontComboBox()
         self.font_combo.setCurrentFont(QFont(style.font_family))
         self.font_combo.setAccessibleName("Caption font")
-        self.size_spin = spin(QSpinBox(), MIN_FONT_SIZE, MAX_FONT_SIZE, style.font_size, " pt", "Caption font size")
+        self.size_spin = spin(QSpinBox(), FONT_SIZE, style.font_size, " pt", "Caption font size")
         self.text_color = _ColorField("text colour", style.text_color)
         self.background_color = _ColorField("background colour", style.background_color)
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
-        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setRange(round(OPACITY.low * 100), round(OPACITY.high * 100))  # in percent
         self.opacity_slider.setPageStep(10)
         self.opacity_slider.setValue(round(style.background_opacity * 100))
         self.opacity_slider.setAccessibleName("Background opacity in percent")
@@ -127,10 +127,10 @@ class CaptionsPage(QWidget):
         self.outline_box = QCheckBox("Out&line around the letters")
         self.outline_box.setChecked(style.outline)
         self.outline_box.setAccessibleName("Outline around the letters")
-        self.lines_spin = spin(QSpinBox(), 1, 3, style.lines, "", "Caption lines shown at once")
-        self.length_spin = spin(QSpinBox(), 16, 80, style.max_line_chars, " characters", "Caption line length")
+        self.lines_spin = spin(QSpinBox(), LINES, style.lines, "", "Caption lines shown at once")
+        self.length_spin = spin(QSpinBox(), LINE_CHARS, style.max_line_chars, " characters", "Caption line length")
         fade_name = "Hide captions after this much silence, 0 for never"
-        self.fade_spin = spin(QDoubleSpinBox(), 0.0, 600.0, style.fade_after_s, " s", fade_name, step=0.5)
+        self.fade_spin = spin(QDoubleSpinBox(), FADE_S, style.fade_after_s, " s", fade_name, step=0.5)
         self.fade_spin.setSpecialValueText("Never")
         self.preview = _Preview(style)
         self.contrast_label = note("")

@@ -6,6 +6,8 @@ from typing import TypeVar
 
 from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QSpinBox, QWidget
 
+from app.captions.style import Range
+
 SpinBox = TypeVar("SpinBox", QSpinBox, QDoubleSpinBox)
 
 
@@ -16,12 +18,13 @@ def add_row(form: QFormLayout, text: str, field: QWidget | QHBoxLayout, buddy: Q
     form.addRow(label, field)
 
 
-def spin(spin: SpinBox, low: float, high: float, value: float, suffix: str, name: str, step: float = 1) -> SpinBox:
-    """``spin`` set up with a range, step, unit and accessible name."""
+def spin(spin: SpinBox, allowed: Range, value: float, suffix: str, name: str, step: float | None = None) -> SpinBox:
+    """``spin`` set up with the range the settings file allows, a step (the range's own, else ``step``, else 1), a
+    unit and an accessible name."""
     if isinstance(spin, QDoubleSpinBox):
         spin.setDecimals(1)
-    spin.setRange(low, high)
-    spin.setSingleStep(step)
+    spin.setRange(allowed.low, allowed.high)
+    spin.setSingleStep(allowed.step or step or 1)
     spin.setSuffix(suffix)
     spin.setValue(value)
     spin.setAccessibleName(name)

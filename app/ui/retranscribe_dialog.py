@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.retranscription.engines import Method
+from app.settings import DELAY_MS
 from model.voxtral.prompt import SUPPORTED_LANGUAGES
 
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "pt": "Portuguese", "hi": "Hindi",
@@ -32,8 +33,8 @@ class RetranscribeDialog(QDialog):
         self.realtime = QRadioButton("&Realtime model with a longer delay (more accurate, exact times)")
         self.realtime.setChecked(True)
         self.delay = QSpinBox()
-        self.delay.setRange(80, 2400)
-        self.delay.setSingleStep(80)
+        self.delay.setRange(DELAY_MS.low, DELAY_MS.high)
+        self.delay.setSingleStep(DELAY_MS.step)
         self.delay.setValue(1440)
         self.delay.setSuffix(" ms")
         self.delay.setAccessibleName("Delay for transcribing again")

@@ -24,11 +24,19 @@ from PySide6.QtWidgets import (
 )
 
 from app.events import AudioSource
-from app.settings import AudioSettings, ModelSettings, Settings
+from app.settings import (
+    DELAY_MS,
+    LAG_CEILING_S,
+    MAX_LABEL_CHARS,
+    MAX_PATH_CHARS,
+    MAX_SOURCES,
+    AudioSettings,
+    ModelSettings,
+    Settings,
+)
 from app.ui.caption_settings_page import CaptionsPage
 from app.ui.form_helpers import add_row, note, spin
 
-MAX_SOURCES = 2
 DELAY_NOTE = "Lower = faster captions, higher = more accurate; 480 ms recommended."
 ERROR_STYLE = "QLabel { background: #fde7e9; color: #7a1010; border: 1px solid #7a1010; padding: 6px; }"
 
@@ -76,6 +84,7 @@ class _AudioPage(QWidget):
             box.setAccessibleName(f"Listen to {name}")
             self._shown_labels[sid] = audio.labels.get(sid, default_label)
             edit = self.label_edits[sid] = QLineEdit(self._shown_labels[sid])
+            edit.setMaxLength(MAX_LABEL_CHARS)  # what the settings file keeps
             edit.setPlaceholderText("e.g. You or Others")
             edit.setAccessibleName(f"Label for {name}")
             grid.addWidget(box, row, 0)
@@ -126,6 +135,7 @@ class _ModelPage(QWidget):
         super().__init__()
         self._model = model
         self.source_edit = QLineEdit(model.source)
+        self.source_edit.setMaxLength(MAX_PATH_CHARS)
         self.source_edit.setPlaceholderText("A model repository id or a local folder")
         self.source_edit.setAccessibleName("Model source")
         self.setup_button = QPushButton("Set &up model…")
@@ -139,10 +149,11 @@ class _ModelPage(QWidget):
         self.device_combo.setCurrentIndex(self.device_combo.findData(model.device))
         self.device_combo.setAccessibleName("Compute device")
         # Typed values off the 80 ms grid are accepted so that the dialog can name the problem.
-        self.delay_spin = spin(QSpinBox(), 80, 2400, model.delay_ms, " ms", "Caption delay in milliseconds", step=80)
+        self.delay_spin = spin(QSpinBox(), DELAY_MS, model.delay_ms, " ms", "Caption delay in milliseconds")
         self.delay_spin.setAccessibleDescription(DELAY_NOTE)
-        self.lag_spin = spin(QDoubleSpinBox(), 1.0, 60.0, model.lag_ceiling_s, " s", "Lag ceiling in seconds")
+        self.lag_spin = spin(QDoubleSpinBox(), LAG_CEILING_S, model.lag_ceiling_s, " s", "Lag ceiling in seconds")
         self.offline_edit = QLineEdit(model.offline_source)
+        self.offline_edit.setMaxLength(MAX_PATH_CHARS)
         self.offline_edit.setPlaceholderText("Voxtral Mini 3B: a repository id or a local folder")
         self.offline_edit.setAccessibleName("Offline model source")
 

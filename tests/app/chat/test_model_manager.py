@@ -3,13 +3,16 @@ fits, leaves when idle or needed, and an out-of-memory error moves it to the CPU
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import constants
 from PySide6.QtCore import QCoreApplication
 
 from app.audio_queue import AudioQueue
@@ -21,6 +24,7 @@ from app.engine.local import LocalEngine
 from app.engine.worker import InferenceWorker
 from app.events import MODEL_RATE, AudioBlock, Severity
 from app.library.index import Library
+from model import CheckpointError
 from tests.app.library.sessions import MEETING, make_session
 
 GB = 1_000_000_000
@@ -331,4 +335,61 @@ def test_a_new_source_unloads_the_model_and_is_used_next(tmp_path) -> None:
     assert not manager.loaded
     manager.release(manager.acquire())
     assert loads == [("first", "cpu"), ("second", "cpu")]
+    manager.close()
+
+
+def copy_into_hub_cache(cache: Path, repo_id: str, folder: Path) -> Path:
+    """``folder`` as huggingface_hub keeps a download: snapshots/<commit>/ and refs/main naming the commit."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    storage = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = storage / "snapshots" / commit
+    shutil.copytree(folder, snapshot)
+    (storage / "refs").mkdir()
+    (storage / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    cache = tmp_path / "hub-cache"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+def test_offline_a_repo_id_is_loaded_from_its_copy_on_disk(hub_cache, tiny_voxtral) -> None:
+    snapshot = copy_into_hub_cache(hub_cache, "mistralai/Tiny-Voxtral", tiny_voxtral.folder)
+    loads = []
+    manager = ModelManager("mistralai/Tiny-Voxtral", offline=True, loader=lambda s, d: loads.append(s) or object(),
+                           free_gpu_bytes=lambda: None)
+    manager.release(manager.acquire())
+    assert loads == [snapshot]  # the folder on disk, never the repo id a loader would download
+    assert manager.model_bytes == (snapshot / "consolidated.safetensors").stat().st_size  # sized from the cache too
+    manager.close()
+
+
+def test_offline_a_repo_id_not_on_disk_fails_with_a_clear_message_and_loads_nothing(hub_cache) -> None:
+    loads = []
+    manager = ModelManager("mistralai/Not-Downloaded", offline=True, loader=lambda s, d: loads.append(s),
+                           free_gpu_bytes=lambda: None)
+    with pytest.raises(CheckpointError, match="Offline mode is on and the model 'mistralai/Not-Downloaded' is not on "
+                                              "this computer"):
+        manager.acquire()
+    assert loads == [] and not manager.loaded and manager.model_bytes > 0  # the default size: nothing to measure
+    manager.close()
+
+
+def test_offline_mode_switched_on_applies_from_the_next_load(hub_cache) -> None:
+    loads = []
+    manager = ModelManager("mistralai/Not-Downloaded", loader=lambda s, d: loads.append(s) or object(),
+                           free_gpu_bytes=lambda: None, model_bytes=GB)
+    manager.release(manager.acquire())
+    assert loads == ["mistralai/Not-Downloaded"]  # online, the loader may download it
+    manager.set_offline(True)
+    assert manager.loaded  # what is loaded is on disk already: it stays
+    manager.unload()
+    with pytest.raises(CheckpointError, match="not on this computer"):
+        manager.acquire()
+    manager.set_offline(False)
+    manager.release(manager.acquire())
+    assert loads == ["mistralai/Not-Downloaded"] * 2
     manager.close()

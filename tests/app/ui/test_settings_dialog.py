@@ -1,13 +1,23 @@
 import dataclasses
+import json
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QLineEdit
 
-from app.captions.style import MAX_FONT_SIZE, MIN_FONT_SIZE, CaptionStyle
+from app.captions.style import FADE_S, FONT_SIZE, LINE_CHARS, LINES, MAX_FONT_SIZE, MIN_FONT_SIZE, OPACITY, CaptionStyle
 from app.events import AudioSource, SourceKind
-from app.settings import AudioSettings, ModelSettings, Settings
+from app.settings import (
+    DELAY_MS,
+    LAG_CEILING_S,
+    MAX_LABEL_CHARS,
+    MAX_PATH_CHARS,
+    AudioSettings,
+    ModelSettings,
+    Settings,
+    SettingsStore,
+)
 from app.ui.settings_dialog import SettingsDialog, device_choices
 from tests.app.ui.accessibility import controls, unnamed_controls, unreachable_by_tab
 
@@ -190,3 +200,27 @@ def test_tab_reaches_every_control(make, qtbot, tab):
     qtbot.waitUntil(d.isActiveWindow)
     d.tabs.setCurrentIndex(tab)
     assert unreachable_by_tab(qtbot, d, d.tabs.tabBar()) == []
+
+
+def test_the_controls_allow_exactly_what_the_settings_file_allows(make, tmp_path):
+    """One set of ranges: a value at either end of a control loads from settings.json, one step beyond does not."""
+    d = make()
+    page, model = d.captions_page, d.model_page
+    controls = [("captions", "font_size", page.size_spin, FONT_SIZE), ("captions", "lines", page.lines_spin, LINES),
+                ("captions", "max_line_chars", page.length_spin, LINE_CHARS),
+                ("captions", "fade_after_s", page.fade_spin, FADE_S),
+                ("model", "delay_ms", model.delay_spin, DELAY_MS), ("model", "lag_ceiling_s", model.lag_spin,
+                                                                    LAG_CEILING_S)]
+    for section, key, control, allowed in controls:
+        assert (control.minimum(), control.maximum()) == (allowed.low, allowed.high)
+        beyond = allowed.step or 1
+        for value, loads in ((allowed.low, True), (allowed.high, True), (allowed.low - beyond, False),
+                             (allowed.high + beyond, False)):
+            path = tmp_path / "settings.json"
+            path.write_text(json.dumps({section: {key: value}}))
+            settings, problems = SettingsStore(path).load()
+            assert (problems == [] and getattr(getattr(settings, section), key) == value) is loads, (key, value)
+    assert model.delay_spin.singleStep() == DELAY_MS.step == 80
+    assert (page.opacity_slider.minimum() / 100, page.opacity_slider.maximum() / 100) == (OPACITY.low, OPACITY.high)
+    assert d.audio_page.label_edits["mic"].maxLength() == MAX_LABEL_CHARS
+    assert model.source_edit.maxLength() == model.offline_edit.maxLength() == MAX_PATH_CHARS

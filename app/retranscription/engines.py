@@ -69,7 +69,8 @@ def with_realtime(model: RealtimeModel, audio: np.ndarray, source_id: str, delay
     if events:  # the stream's own text includes a partial character flushed at the very end
         emitted = sum(len(e.text) for e in events)
         last = events[-1]
-        events[-1] = CaptionEvent(source_id, last.text + session.text[emitted:], last.token_ids, last.start_s,
+        rest = session.text[emitted - session.dropped_chars :]  # the session keeps only a tail of its text
+        events[-1] = CaptionEvent(source_id, last.text + rest, last.token_ids, last.start_s,
                                   last.end_s, final=True)
     progress(1.0)
     return events

@@ -10,7 +10,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
 from app.library.index import Library
-from app.recording.session_folder import read_audio, read_session
+from app.recording.session_folder import SessionError, member, read_audio, read_session
 from app.retranscription.engines import Cancelled, Method, with_realtime, with_voxtral
 from model import ModelError, RealtimeModel, VoxtralModel
 
@@ -43,7 +43,7 @@ class RetranscribeWorker(QThread):
             name = self._run()
         except Cancelled:
             self.cancelled.emit()
-        except (ModelError, OSError, ValueError) as exc:
+        except (ModelError, OSError, ValueError, SessionError) as exc:
             self.failed.emit(f"Transcribing again failed: {exc}")
         except Exception as exc:  # the thread's last stop: the GUI must hear about anything
             self.failed.emit(f"Transcribing again failed unexpectedly: {exc!r}")
@@ -54,7 +54,7 @@ class RetranscribeWorker(QThread):
         folder = self._library.folder(self._session_id)
         info = read_session(folder)
         transcribe = self._engine()
-        audios = [(source, read_audio(folder / source.audio)) for source in info.sources]
+        audios = [(source, read_audio(member(folder, source.audio))) for source in info.sources]
         total = sum(a.size for _, a in audios) or 1
         done, events = 0, []
         for source, audio in audios:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QSplitter, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLabel, QSplitter, QSystemTrayIcon, QWidget
 
 from app.captions.overlay import CaptionOverlay
 from app.capture.devices import list_sources
@@ -25,9 +25,11 @@ from app.library.playback import PlaybackError, Player
 from app.library_actions import LibraryActions
 from app.live import LiveCaptions
 from app.recording.importer import import_audio
+from app.recording.privacy import tighten
 from app.recording.recorder import RecordingError, SessionRecorder
 from app.recording.recovery import recover_sessions
 from app.recording.session_folder import default_data_dir
+from app.recording.storage import storage_problem
 from app.settings import Settings, SettingsStore
 from app.setup.device_info import SpeedReport
 from app.setup.loader import ModelLoader
@@ -94,30 +96,55 @@ class Captionist(QObject):
         for problem in problems:
             w.show_notice(Notice(Severity.WARNING, problem))
         self.refresh_sources()
+        self.check_storage()
         self.recover_recordings()
-        self.library = Library(self.data_dir)
         self.player = Player()
-        self.library_view = LibraryView(self.library, self.player)
         # Voxtral Mini 3B (chat, transcribing again) is resident only while live captions can spare the memory.
-        self.models = ModelManager(self.settings.model.offline_source)
+        self.models = ModelManager(self.settings.model.offline_source, offline=self.settings.model.offline)
+        self.library: Library | None = None
+        self.library_view: LibraryView | None = None
+        self.chat: ChatController | None = None
+        self.chat_panel: ChatPanel | None = None
+        self.library_actions: LibraryActions | None = None
+        self.library_tab: QWidget = self._library_tab()
+        w.add_library(self.library_tab)
+
+    def _library_tab(self) -> QWidget:
+        """The Library tab; without a usable library (its folder cannot be read) a page that says why, so that the
+        program still starts and captions."""
+        w = self.window
+        try:
+            self.library = Library(self.data_dir)
+        except LibraryError as exc:
+            w.show_notice(Notice(Severity.ERROR, f"The library is not available: {exc} Live captions work; "
+                                                 "recordings are still saved when the disk allows."))
+            page = QLabel(f"The library could not be opened.\n\n{exc}")
+            page.setWordWrap(True)
+            page.setAccessibleName("Library not available")
+            return page
+        if self.library.problem:
+            w.show_notice(Notice(Severity.WARNING, self.library.problem))
+        self.library_view = LibraryView(self.library, self.player)
         self.chat = ChatController(self.library, self.models, parent=self)
         self.chat_panel = ChatPanel(self.chat, self.library, self._play)
         self.chat_panel.set_selection_source(self.library_view.transcript.selected_range)
         self.library_view.sessions.sessionSelected.connect(self.chat_panel.set_session)
-        self.library_tab = QSplitter()
-        self.library_tab.addWidget(self.library_view)
-        self.library_tab.addWidget(self.chat_panel)
-        self.library_tab.setStretchFactor(0, 3)
-        self.library_tab.setStretchFactor(1, 2)
-        w.add_library(self.library_tab)
+        tab = QSplitter()
+        tab.addWidget(self.library_view)
+        tab.addWidget(self.chat_panel)
+        tab.setStretchFactor(0, 3)
+        tab.setStretchFactor(1, 2)
         self.library_actions = LibraryActions(self.library, self.library_view, realtime=lambda: self._model,
                                               models=self.models, notify=w.show_notice, parent=w)
         self.library_view.refresh()
         if self.library_view.sessions.current_id():
             self.chat_panel.set_session(self.library_view.sessions.current_id())
+        return tab
 
     def _play(self, session_id: str, seconds: float) -> None:
         """Play a recording from a cited moment (its first source)."""
+        if self.library is None:
+            return
         try:
             summary = next(s for s in self.library.sessions() if s.id == session_id)
             self.player.play(self.library.audio_path(session_id, summary.sources[0].id), seconds)
@@ -131,11 +158,15 @@ class Captionist(QObject):
         except (AudioInputError, OSError) as exc:
             self.window.show_notice(Notice(Severity.ERROR, f"{Path(path).name} could not be imported: {exc}"))
             return None
-        self.library_view.refresh()
+        self._refresh_library()
         self.window.tabs.setCurrentWidget(self.library_tab)
         self.window.show_notice(Notice(Severity.INFO, f"Imported {Path(path).name}. Choose “Transcribe again…” "
                                                       "in the library to transcribe it."))
         return folder
+
+    def _refresh_library(self) -> None:
+        if self.library_view is not None:
+            self.library_view.refresh()
 
     def _choose_import(self) -> None:
         path = self._ask_audio_file("Import an audio file")
@@ -146,6 +177,18 @@ class Captionist(QObject):
         path, _ = QFileDialog.getOpenFileName(self.window, title, "",
                                               "Audio files (*.wav *.flac *.ogg *.mp3);;All files (*)")
         return path
+
+    def check_storage(self) -> None:
+        """Say at once when recordings cannot be saved (a full disk, a read-only data folder): captions still run.
+        Also makes what earlier versions saved private (files 0600, folders 0700)."""
+        problem = storage_problem(self.data_dir)
+        if problem is not None:
+            self.window.show_notice(Notice(Severity.ERROR, problem))
+            return
+        unchanged = tighten(self.data_dir)
+        if unchanged:
+            self.window.show_notice(Notice(Severity.WARNING, f"{len(unchanged)} of your saved files could not be "
+                                                             f"made private (readable only by you): {unchanged[0]}"))
 
     def recover_recordings(self) -> None:
         """Repair sessions a crash interrupted, and say what was found."""
@@ -248,7 +291,7 @@ class Captionist(QObject):
             info = recorder.close()
             self.window.statusBar().showMessage(f"Saved the recording '{info.title}' ({info.duration_s:.0f} s).",
                                                 10000)
-            self.library_view.refresh()
+            self._refresh_library()
 
     def _label(self, source_id: str) -> str:
         if len(self.live.sources) < 2:
@@ -332,6 +375,7 @@ class Captionist(QObject):
             self.live.set_delay(new.model.delay_ms)
         if new.model.offline_source != old.model.offline_source:
             self.models.set_source(new.model.offline_source)
+        self.models.set_offline(new.model.offline)  # offline mode covers the chat model too, from its next load
         if (new.model.source, new.model.device, new.model.offline) != (old.model.source, old.model.device,
                                                                         old.model.offline):
             self.live.stop()
@@ -344,6 +388,7 @@ class Captionist(QObject):
             return
         self._update(model=dataclasses.replace(self.settings.model, source=dialog.chosen_source(),
                                                offline=dialog.offline()))
+        self.models.set_offline(dialog.offline())
         self._model_loaded(dialog.loaded_model())
 
     # -- settings and lifetime --------------------------------------------------------------------------------------
@@ -372,11 +417,14 @@ class Captionist(QObject):
             self._loader.wait()
         self.live.shutdown()
         self._stopped()  # closes the recording, if one is open
-        self.library_actions.cancel()
-        self.chat.shutdown()
+        if self.library_actions is not None:
+            self.library_actions.cancel()
+        if self.chat is not None:
+            self.chat.shutdown()
         self.models.close()
         self.player.stop()
-        self.library.close()
+        if self.library is not None:
+            self.library.close()
         self.overlay.close()
         self.tray.hide()
         app = QApplication.instance()

@@ -60,11 +60,52 @@ def line_prefix(line: TranscriptLine) -> str:
     return f"{stamp}{line.label}: " if line.label else stamp
 
 
+def utf16_length(text: str) -> int:
+    """How many UTF-16 code units ``text`` takes: positions in Qt's text count these, and a character outside the
+    Basic Multilingual Plane (an emoji) takes two."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def folded(text: str) -> tuple[str, list[int]]:
+    """``text.casefold()`` and, for each of its characters, the offset in ``text`` of the character it came from.
+
+    Case folding can change lengths ('ß' folds to 'ss', 'İ' to 'i̇'), so offsets in the folded text are mapped back
+    through this list.
+    """
+    parts: list[str] = []
+    origin: list[int] = []
+    for i, char in enumerate(text):
+        fold = char.casefold()
+        parts.append(fold)
+        origin.extend([i] * len(fold))
+    return "".join(parts), origin
+
+
+def contains_folded(text: str, query: str) -> bool:
+    """Whether ``query`` occurs in ``text`` under Unicode case folding ("strasse" is in "Straße")."""
+    return bool(query) and query.casefold() in text.casefold()
+
+
 def match_spans(text: str, query: str) -> list[tuple[int, int]]:
-    """Start and end offsets of every case-insensitive occurrence of ``query`` in ``text``."""
-    if not query:
+    """Start and end offsets in ``text`` of every occurrence of ``query`` under Unicode case folding.
+
+    A match that begins or ends inside what one character folds to covers that whole character ("s" marks all of
+    "ß"); such spans are merged, so spans never overlap.
+    """
+    needle = query.casefold()
+    if not needle:
         return []
-    return [m.span() for m in re.finditer(re.escape(query), text, re.IGNORECASE)]
+    haystack, origin = folded(text)
+    spans: list[tuple[int, int]] = []
+    at = haystack.find(needle)
+    while at >= 0:
+        start, end = origin[at], origin[at + len(needle) - 1] + 1
+        if spans and start < spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
+        at = haystack.find(needle, at + len(needle))
+    return spans
 
 
 class LiveTranscript:
@@ -95,11 +136,8 @@ class LiveTranscript:
         self._closed.clear()
 
     def search(self, query: str) -> list[int]:
-        """Indices of the lines containing ``query`` (case-insensitive); [] for an empty query."""
-        if not query:
-            return []
-        pattern = re.compile(re.escape(query), re.IGNORECASE)
-        return [line.index for line in self._lines if pattern.search(line.text)]
+        """Indices of the lines containing ``query`` under Unicode case folding; [] for an empty query."""
+        return [line.index for line in self._lines if contains_folded(line.text, query)]
 
     def text_with_timestamps(self) -> str:
         """The whole transcript as text, one ``[hh:mm:ss] Label: text`` line per line, for the clipboard."""

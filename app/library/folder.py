@@ -6,6 +6,9 @@ changes: the title in ``session.json``, ``corrections.json`` and re-transcribed 
 temporary file in the same folder that then replaces the old file, so a crash leaves either the old or the new file,
 never half of one.
 
+Every file is reached through ``member`` and read only when it is a plain file: nothing a ``session.json`` says, and
+no symbolic link in the folder, makes the library read or write anything outside the session's own folder.
+
 Besides the recorder's files, ``<data_dir>/sessions/<YYYYmmdd-HHMMSS>-<6 hex>/`` holds::
 
     versions/<name>.jsonl, versions/<name>.json   re-transcriptions (the transcript's event format) and their metadata
@@ -15,23 +18,30 @@ Besides the recorder's files, ``<data_dir>/sessions/<YYYYmmdd-HHMMSS>-<6 hex>/``
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
+import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from app.events import CaptionEvent
 from app.recording.session_folder import (
+    LOCK_FILE,
     SESSION_FILE,
     TRANSCRIPT_FILE,
     SessionError,
     SessionInfo,
     SourceInfo,
     id_time,
+    member,
     read_session,
     read_transcript,
+    try_lock,
+    unlock,
 )
 from app.transcript import LiveTranscript, TranscriptLine
 
@@ -40,6 +50,7 @@ VERSIONS_DIR = "versions"
 LIVE = "live"
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DAMAGED = "damaged"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class DamagedFile(Exception):
@@ -84,6 +95,65 @@ class SessionMeta:
         return (self.info.problem or None) if self.info else self.error
 
 
+@dataclass(frozen=True)
+class Line:
+    """A transcript line; ``text`` is the user's correction when ``corrected``, else what the model wrote.
+
+    ``stale_correction`` is a saved correction that was made for different model text (the line changed since): it
+    is kept, but not shown in place of the model's text.
+    """
+
+    index: int
+    source_id: str
+    label: str
+    start_s: float
+    end_s: float
+    model_text: str
+    text: str
+    corrected: bool
+    stale_correction: str | None = None
+
+
+@dataclass(frozen=True)
+class FolderFiles:
+    """What ``file_stamps`` found: ``{relative path: [mtime_ns, size]}`` of the files the index is built from, and
+    the size of all plain files (links are not followed, so neither counted nor read)."""
+
+    stamps: dict[str, list[int]]
+    size: int
+
+
+def storable(text: str) -> str:
+    """``text`` with lone surrogates (which a JSON escape such as "\\ud800" makes) replaced by U+FFFD, the same
+    length: SQLite and Qt take only real characters."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def relative(folder: Path, exc: SessionError) -> str:
+    """``exc`` as a sentence that names its file relative to the session folder."""
+    try:
+        name = exc.path.relative_to(folder).as_posix()
+    except ValueError:
+        name = exc.path.name
+    return f"{name or '.'} {exc.reason}."
+
+
+def plain_file(folder: Path, rel: str) -> Path | None:
+    """The file ``rel`` of a session folder when it is a plain file inside it, None when there is none. SessionError
+    when it, or a folder on its way, is a symbolic link, when it is something else (a folder, a pipe), or when it
+    cannot be looked at."""
+    path = member(folder, rel)
+    try:
+        mode = path.lstat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:  # e.g. a folder on its way that may not be searched
+        raise SessionError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        raise SessionError(path, "is not a plain file")
+    return path
+
+
 def read_meta(folder: Path) -> SessionMeta:
     """The folder's ``session.json``; a missing or damaged file gives a "damaged" SessionMeta instead of raising."""
     try:
@@ -92,16 +162,20 @@ def read_meta(folder: Path) -> SessionMeta:
         return SessionMeta(folder.name, None, f"{SESSION_FILE} {exc.reason}.")
 
 
-def read_json_object(path: Path) -> dict[str, Any]:
-    """A JSON object from ``path``; {} when the file does not exist, DamagedFile when it cannot be parsed."""
+def read_json_object(folder: Path, rel: str) -> dict[str, Any]:
+    """The JSON object in the file ``rel`` of a session folder; {} when there is none, DamagedFile when it cannot be
+    read or parsed (or is a link)."""
     try:
+        path = plain_file(folder, rel)
+        if path is None:
+            return {}
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise DamagedFile(f"{path.name} cannot be read ({exc}).") from None
+    except SessionError as exc:
+        raise DamagedFile(relative(folder, exc)) from None
+    except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise DamagedFile(f"{rel} cannot be read ({exc}).") from None
     if not isinstance(raw, dict):
-        raise DamagedFile(f"{path.name} does not hold a JSON object.")
+        raise DamagedFile(f"{rel} does not hold a JSON object.")
     return raw
 
 
@@ -111,25 +185,41 @@ def version_file(version: str) -> str:
 
 
 def read_version(folder: Path, version: str) -> list[CaptionEvent]:
-    """The events of a version ([] when its file does not exist).
+    """The events of a version ([] when its file does not exist); SessionError when it is a link or not a file,
+    OSError when it cannot be read.
 
     Lines that do not parse are skipped: after a crash the last line can be cut off, and one bad line must not hide
-    the rest of the transcript.
+    the rest of the transcript. So are events at times that are not finite.
     """
-    return read_transcript(folder, version_file(version), skip_damaged=True)
+    path = plain_file(folder, version_file(version))
+    if path is None:
+        return []
+    try:
+        events = read_transcript(folder, version_file(version), skip_damaged=True)
+    except RecursionError:  # parse_caption_line lets a line of deeply nested brackets through
+        raise SessionError(path, "is damaged: a line nests too deeply to be read") from None
+    return [replace(e, text=storable(e.text)) for e in events if math.isfinite(e.start_s) and math.isfinite(e.end_s)]
 
 
 def version_names(folder: Path) -> list[str]:
-    """``live`` and then the stored re-transcriptions, oldest first (by their metadata's ``created_at``)."""
+    """``live`` and then the stored re-transcriptions, oldest first (by their metadata's ``created_at``); only plain
+    files in a plain ``versions`` folder count."""
     found = []
-    for path in (folder / VERSIONS_DIR).glob("*.jsonl"):
-        if not VERSION_PATTERN.fullmatch(path.stem) or path.stem == LIVE:
+    try:
+        entries = list(os.scandir(member(folder, VERSIONS_DIR)))
+    except (SessionError, OSError):  # none, or a link: no versions
+        entries = []
+    for entry in entries:
+        stem = entry.name.removesuffix(".jsonl")
+        if stem == entry.name or not VERSION_PATTERN.fullmatch(stem) or stem == LIVE:
+            continue
+        if not entry.is_file(follow_symlinks=False):
             continue
         try:
-            created = str(read_json_object(path.with_suffix(".json")).get("created_at") or "")
+            created = str(read_json_object(folder, f"{VERSIONS_DIR}/{stem}.json").get("created_at") or "")
         except DamagedFile:
             created = ""
-        found.append((created, path.stem))
+        found.append((created, stem))
     return [LIVE, *(name for _, name in sorted(found))]
 
 
@@ -141,31 +231,73 @@ def build_lines(events: Iterable[CaptionEvent], sources: tuple[SourceInfo, ...])
     labels = {s.id: s.label or (s.name if len(sources) > 1 else "") for s in sources}
     transcript = LiveTranscript()
     for event in events:
-        transcript.add(event, labels.get(event.source_id, ""))
+        transcript.add(event, storable(labels.get(event.source_id, "")))
     return transcript.lines
 
 
-def file_stamps(folder: Path) -> tuple[dict[str, list[int]], int]:
-    """``{relative path: [mtime_ns, size]}`` of the text files that the index is built from, and the folder's size."""
+def with_corrections(lines: list[TranscriptLine], saved: Any) -> list[Line]:
+    """``lines`` with the corrections saved for their version (``corrections.json``'s entry for it) applied."""
+    saved = saved if isinstance(saved, dict) else {}
+    out = []
+    for line in lines:
+        entry = saved.get(str(line.index))
+        text, corrected, stale = line.text, False, None
+        if isinstance(entry, dict) and isinstance(entry.get("text"), str):
+            if entry.get("model_text") == line.text:
+                text, corrected = storable(entry["text"]), True
+            else:
+                stale = storable(entry["text"])
+        out.append(
+            Line(line.index, line.source_id, line.label, line.start_s, line.end_s, line.text, text, corrected, stale)
+        )
+    return out
+
+
+def being_recorded(folder: Path) -> bool:
+    """Whether a recorder holds the session's recording.lock now, so that its live transcript still grows. Raises
+    OSError when the lock cannot be opened."""
+    try:
+        if plain_file(folder, LOCK_FILE) is None:
+            return False
+    except SessionError:  # a link or a folder: no recorder's lock, and not to be opened
+        return False
+    lock = try_lock(folder)
+    if lock is None:
+        return True
+    unlock(lock)
+    return False
+
+
+def file_stamps(folder: Path) -> FolderFiles:
+    """The stamps of the files that the index is built from, and the folder's size (see FolderFiles)."""
     stamps: dict[str, list[int]] = {}
     size = 0
-    for path in folder.rglob("*"):
+    pending = [""]
+    while pending:
+        below = pending.pop()
         try:
-            info = path.stat()
-        except FileNotFoundError:  # removed while we looked, e.g. the recorder's temporary files
+            entries = list(os.scandir(folder / below if below else folder))
+        except OSError:  # removed while we looked, or unreadable: nothing in it counts
             continue
-        if not path.is_file():
-            continue
-        size += info.st_size
-        rel = path.relative_to(folder).as_posix()
-        if rel in (SESSION_FILE, TRANSCRIPT_FILE, CORRECTIONS_FILE) or rel.startswith(f"{VERSIONS_DIR}/"):
-            stamps[rel] = [info.st_mtime_ns, info.st_size]
-    return stamps, size
+        for entry in entries:
+            rel = f"{below}/{entry.name}" if below else entry.name
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:  # removed while we looked, e.g. the recorder's temporary files
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                pending.append(rel)
+            elif stat.S_ISREG(info.st_mode):
+                size += info.st_size
+                if rel in (SESSION_FILE, TRANSCRIPT_FILE, CORRECTIONS_FILE) or rel.startswith(f"{VERSIONS_DIR}/"):
+                    stamps[rel] = [info.st_mtime_ns, info.st_size]
+    return FolderFiles(stamps, size)
 
 
 def stamp_of(folder: Path, rel: str) -> list[int] | None:
+    """``[mtime_ns, size]`` of a plain file of the folder, None when there is none (or something else is there)."""
     try:
-        info = (folder / rel).stat()
-    except FileNotFoundError:
+        info = os.lstat(folder / rel)
+    except OSError:
         return None
-    return [info.st_mtime_ns, info.st_size]
+    return [info.st_mtime_ns, info.st_size] if stat.S_ISREG(info.st_mode) else None

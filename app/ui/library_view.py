@@ -2,7 +2,8 @@
 
 The session list (``app.ui.session_list``) renames (F2), deletes (Del, after a confirmation) and opens folders; the
 transcript (``app.ui.session_transcript``) plays from a line (Enter or double click) and saves corrections (F2).
-Activating a search result opens that session at that line.
+Activating a search result opens that session at that line. What goes wrong in the library (a folder that cannot be
+read, an index kept in memory because it cannot be written) is shown above the list, never raised.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.library import LIVE, Library, Player, SearchHit
+from app.library import LIVE, Library, LibraryError, Player, SearchHit
 from app.transcript import format_timestamp
 from app.ui.session_list import SessionList
 from app.ui.session_transcript import SessionTranscript
@@ -51,6 +52,11 @@ class LibraryView(QWidget):
         search_label = QLabel("Search &all:")
         search_label.setBuddy(self.search_field)
         self.results_label = QLabel()
+        self.results_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.message_label = QLabel()  # what is wrong with the library; hidden while nothing is
+        self.message_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.message_label.setWordWrap(True)
+        self.message_label.hide()
         self.results = QListWidget()
         self.results.setAccessibleName("Search results in all sessions")
         self.results.setWordWrap(True)
@@ -68,6 +74,7 @@ class LibraryView(QWidget):
         splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.message_label)
         layout.addWidget(self.results, 1)
         layout.addWidget(splitter, 3)
 
@@ -80,13 +87,21 @@ class LibraryView(QWidget):
         self.results.activated.connect(lambda index: self.open_hit(self.results.item(index.row()).data(HIT_ROLE)))
         self.sessions.sessionSelected.connect(self._show_session)
         self.sessions.sessionRenamed.connect(self._renamed)
+        self.sessions.failed.connect(self.show_message)
         self.sessions.aboutToDelete.connect(lambda _id: self.transcript.stop())  # an open file cannot go on Windows
         self.transcript.retranscribeRequested.connect(self.retranscribeRequested)
         self.transcript.exportRequested.connect(self.exportRequested)
 
     def refresh(self) -> list[str]:
-        """Index new and changed session folders and show them; the ids that changed (``Library.scan``)."""
-        changed = self._library.scan()
+        """Index new and changed session folders and show them; the ids that changed (``Library.scan``). When the
+        folders cannot be read, the sessions indexed before are shown, with the reason."""
+        try:
+            changed = self._library.scan()
+        except LibraryError as exc:
+            changed = []
+            self.show_message(str(exc))
+        else:
+            self.show_message(self._library.problem or "")
         self.sessions.reload()
         if self.search_field.text():
             self.search()
@@ -96,18 +111,28 @@ class LibraryView(QWidget):
         """List the lines of all sessions that match the search field (results hide while it is empty)."""
         self._search_timer.stop()
         query = self.search_field.text()
-        hits = self._library.search(query) if query.strip() else []
+        try:
+            hits = self._library.search(query) if query.strip() else []
+        except LibraryError as exc:
+            hits, failed = [], str(exc)
+        else:
+            failed = ""
         self.results.clear()
         for hit in hits:
             item = QListWidgetItem(hit_text(hit))
             item.setData(HIT_ROLE, hit)
             self.results.addItem(item)
         self.results.setVisible(bool(query.strip()))
-        words = "" if not query.strip() else f"{len(hits)} lines found" if hits else "Nothing found"
+        words = failed or ("" if not query.strip() else f"{len(hits)} lines found" if hits else "Nothing found")
         self.results_label.setText(words)
         self.search_field.setAccessibleDescription(words)
         if hits:
             self.results.setCurrentRow(0)
+
+    def show_message(self, text: str) -> None:
+        """Show what is wrong with the library ("" hides the message)."""
+        self.message_label.setText(text)
+        self.message_label.setVisible(bool(text))
 
     def open_hit(self, hit: SearchHit) -> None:
         """Show the session of a search result with the cursor on its line."""

@@ -48,6 +48,7 @@ class SessionList(QWidget):
 
     sessionSelected = Signal(str)
     sessionRenamed = Signal(str, str)
+    failed = Signal(str)  # the sessions could not be listed: why
     aboutToDelete = Signal(str)  # the user confirmed: stop using the session's files
 
     def __init__(self, library: Library, parent: QWidget | None = None) -> None:
@@ -120,7 +121,7 @@ class SessionList(QWidget):
         self._loading = True
         self.table.setSortingEnabled(False)
         self.model.removeRows(0, self.model.rowCount())
-        self._summaries = {s.id: s for s in self._library.sessions()}
+        self._summaries = self._listed()
         for s in self._summaries.values():
             status = {"complete": ""}.get(s.state, s.state.capitalize())
             row = [
@@ -140,6 +141,14 @@ class SessionList(QWidget):
             self.select(str(self.model.item(0, 0).data(ID_ROLE)))  # the newest, so the transcript is not empty
         self._loading = False
         self._selection_changed()
+
+    def _listed(self) -> dict[str, SessionSummary]:
+        """The library's sessions by id; none (and ``failed``) when they cannot be listed."""
+        try:
+            return {s.id: s for s in self._library.sessions()}
+        except LibraryError as exc:
+            self.failed.emit(str(exc))
+            return {}
 
     def select(self, session_id: str) -> bool:
         """Select a session by id; False when it is not listed."""
@@ -216,7 +225,7 @@ class SessionList(QWidget):
             self._library.rename(session_id, item.text())
         except LibraryError as exc:
             QMessageBox.warning(self, "Rename session", str(exc))
-        self._summaries = {s.id: s for s in self._library.sessions()}
+        self._summaries = self._listed()
         title = self._summaries[session_id].title if session_id in self._summaries else item.text()
         self._loading = True
         item.setText(title)  # as saved: trimmed, or the old title when the rename failed

@@ -187,12 +187,13 @@ class SessionTranscript(QWidget):
         self.title_label.setText(title)
         try:
             versions = self._library.versions(session_id) if session_id else []
-        except LibraryError:
-            versions = []  # deleted meanwhile; the list is reloaded next
+            metas = [self._library.version_meta(session_id, version) for version in versions]
+        except LibraryError as exc:
+            versions, metas = [], []  # deleted meanwhile; the list is reloaded next
+            self.status_label.setText(str(exc))
         self.version_box.blockSignals(True)
         self.version_box.clear()
-        for version in versions:
-            meta = self._library.version_meta(session_id, version)
+        for version, meta in zip(versions, metas, strict=True):
             text = "Live" if version == LIVE else version
             self.version_box.addItem(text + (" (incomplete)" if meta.get("complete") is False else ""), version)
         if same and shown in versions:
@@ -318,7 +319,12 @@ class SessionTranscript(QWidget):
     def _search(self, step: int) -> None:
         """Go to a match of the search: the first one from the current line on (``step`` 0), the next or previous."""
         query = self.search_field.text()
-        hits = self._library.search(query, self._session_id, self.version()) if self._session_id and query else []
+        try:
+            hits = self._library.search(query, self._session_id, self.version()) if self._session_id and query else []
+        except LibraryError as exc:
+            self._matches = []
+            self._show_count(str(exc))
+            return
         self._matches = sorted({h.line_index for h in hits if h.line_index < self.list.count()})
         if not self._matches:
             self._show_count("No matches" if query and self._session_id else "")

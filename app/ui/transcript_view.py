@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.events import CaptionEvent
-from app.transcript import ChangeKind, LiveTranscript, format_timestamp, line_prefix, match_spans
+from app.transcript import ChangeKind, LiveTranscript, format_timestamp, line_prefix, match_spans, utf16_length
 
 # Dark text on light marks: readable (well over 4.5:1) whatever the palette.
 MATCH_COLORS = (QColor("#fff29e"), QColor("#000000"))
@@ -182,8 +182,9 @@ class TranscriptView(QWidget):
         self._matches = []
         for index in self._transcript.search(query):
             line = self._transcript.lines[index]
-            at = doc.findBlockByNumber(index).position() + len(line_prefix(line))
-            self._matches += [(at + s, at + e) for s, e in match_spans(line.text, query)]
+            at = doc.findBlockByNumber(index).position() + utf16_length(line_prefix(line))
+            self._matches += [(at + utf16_length(line.text[:s]), at + utf16_length(line.text[:e]))
+                              for s, e in match_spans(line.text, query)]
         if not self._matches:
             self.text.setExtraSelections([])
             self._show_count("No matches" if query else "")

@@ -154,3 +154,25 @@ def test_controls_are_named_and_reachable_by_tab(view, qtbot):
     view.text.verticalScrollBar().setValue(0)  # shows the jump button
     assert unnamed_controls(view) == []
     assert unreachable_by_tab(qtbot, view, view.search_field) == []
+
+
+def test_search_follows_case_folding_and_selects_the_matching_characters(view, qtbot):
+    say(view, "Die Straße ist lang", 0.0)
+    say(view, "😀 Ein 🎉 STRASSE!", 10.0)  # characters that take two UTF-16 units in Qt's positions
+    say(view, "İstanbul", 20.0)
+    view.focus_search()
+    qtbot.keyClicks(view.search_field, "strasse")
+    assert view.match_label.text() == "1 of 2"
+    assert view.text.textCursor().selectedText() == "Straße"
+    qtbot.keyClick(view.search_field, Qt.Key.Key_Return)
+    assert view.text.textCursor().selectedText() == "STRASSE"
+    assert [s.cursor.selectedText() for s in view.text.extraSelections()] == ["Straße", "STRASSE"]
+    view.search_field.setText("i̇stanbul")
+    assert view.text.textCursor().selectedText() == "İstanbul"
+
+
+def test_search_takes_any_text_typed(view, qtbot):
+    say(view, "Budget talk", 0.0)
+    for query in ("\x00", "bud\x00get", "(", "[a-z]+", "x" * 100_000):  # (Qt drops lone surrogates)
+        view.search_field.setText(query)
+        assert view.match_label.text() == "No matches"

@@ -18,7 +18,6 @@ Besides the recorder's files, ``<data_dir>/sessions/<YYYYmmdd-HHMMSS>-<6 hex>/``
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import stat
@@ -189,16 +188,13 @@ def read_version(folder: Path, version: str) -> list[CaptionEvent]:
     OSError when it cannot be read.
 
     Lines that do not parse are skipped: after a crash the last line can be cut off, and one bad line must not hide
-    the rest of the transcript. So are events at times that are not finite.
+    the rest of the transcript (events at times that are not finite are such lines).
     """
     path = plain_file(folder, version_file(version))
     if path is None:
         return []
-    try:
-        events = read_transcript(folder, version_file(version), skip_damaged=True)
-    except RecursionError:  # parse_caption_line lets a line of deeply nested brackets through
-        raise SessionError(path, "is damaged: a line nests too deeply to be read") from None
-    return [replace(e, text=storable(e.text)) for e in events if math.isfinite(e.start_s) and math.isfinite(e.end_s)]
+    events = read_transcript(folder, version_file(version), skip_damaged=True)
+    return [replace(e, text=storable(e.text)) for e in events]
 
 
 def version_names(folder: Path) -> list[str]:

@@ -71,6 +71,7 @@ from app.library.search import SearchHit, TooManyTerms, folded_text, query_terms
 from app.recording.privacy import private_dirs
 from app.recording.session_folder import (
     ID_PATTERN,
+    MAX_TITLE,
     SESSION_FILE,
     SessionError,
     member,
@@ -82,7 +83,6 @@ from app.recording.session_folder import (
 )
 
 INDEX_FILE = "index.sqlite3"
-MAX_TITLE = 1000  # read_session takes a longer title for damage
 _T = TypeVar("_T")
 
 

@@ -54,6 +54,7 @@ FORMAT = 1
 MAX_SESSION_BYTES = 1024 * 1024  # a real session.json is about 1 KB
 MAX_DURATION_S = 7 * 24 * 3600.0  # a week: anything longer is damage, not a recording
 MAX_SOURCES = 16
+MAX_TITLE = 1000  # characters; a longer title is damage
 SESSION_FILE = "session.json"
 TRANSCRIPT_FILE = "transcript.jsonl"
 LOCK_FILE = "recording.lock"
@@ -232,7 +233,7 @@ def read_session(folder: Path) -> SessionInfo:
             raise ValueError("'id' is not a session id")
         if not isinstance(raw.get("sources"), list):
             raise ValueError("'sources' is not a list")
-        if len(raw["sources"]) > MAX_SOURCES or len(title) > 1000 or len(problem or "") > 10000:
+        if len(raw["sources"]) > MAX_SOURCES or len(title) > MAX_TITLE or len(problem or "") > 10000:
             raise ValueError("it lists more sources, or longer texts, than a recording has")
         return SessionInfo(
             id=str(raw["id"]),
@@ -303,12 +304,15 @@ def parse_caption_line(line: str | bytes) -> CaptionEvent:
     """
     try:
         raw = json.loads(line)
-        return CaptionEvent(source_id=str(raw["source_id"]), text=str(raw.get("text") or ""),
-                            token_ids=tuple(int(t) for t in raw.get("token_ids") or ()),
-                            start_s=float(raw["start_s"]), end_s=float(raw["end_s"]),
-                            final=bool(raw.get("final", False)))
-    except (UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:  # JSONDecodeError: ValueError
-        raise ValueError(str(exc)) from exc
+        event = CaptionEvent(source_id=str(raw["source_id"]), text=str(raw.get("text") or ""),
+                             token_ids=tuple(int(t) for t in raw.get("token_ids") or ()),
+                             start_s=float(raw["start_s"]), end_s=float(raw["end_s"]),
+                             final=bool(raw.get("final", False)))
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:  # JSON and UTF-8 errors too
+        raise ValueError(str(exc) or type(exc).__name__) from exc
+    if not (math.isfinite(event.start_s) and math.isfinite(event.end_s)):
+        raise ValueError(f"the times {event.start_s}..{event.end_s} are not finite")
+    return event
 
 
 def read_transcript(folder: Path, name: str = TRANSCRIPT_FILE, *, skip_damaged: bool = False) -> list[CaptionEvent]:

@@ -265,9 +265,9 @@ def test_damaged_transcript_lines_never_stop_a_scan(library):
     assert [h.line_index for h in library.search("lone")] != []
 
     nested = session(library, "Nested", STANDUP)
-    with open(nested / "transcript.jsonl", "ab") as f:
-        f.write(b"[" * 100000 + b"\n")
     library.scan()
-    assert "nests too deeply" in summary(library, nested).problem
-    with pytest.raises(LibraryError, match="nests too deeply"):
-        library.lines(nested.name)
+    before = [x.text for x in library.lines(nested.name)]
+    with open(nested / "transcript.jsonl", "ab") as f:
+        f.write(b"[" * 100000 + b"\n")  # a line nested past the parser's limit is skipped like any damaged line
+    library.scan()
+    assert [x.text for x in library.lines(nested.name)] == before and before

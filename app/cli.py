@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import re
 import sys
 import threading
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from app.events import CaptionEvent
+    from model.audio_file import AudioFile
 
 DEFAULT_MODEL = "mistralai/Voxtral-Mini-4B-Realtime-2602"
 DEFAULT_DELAY_MS = 480
@@ -31,15 +33,24 @@ SENTENCE_BREAK = re.compile(r"(?<=[.!?…。！？])(?=\s)")
 
 TRANSCRIBE_EPILOG = """\
 output:
-  One FILE: the transcript goes to stdout, or to -o PATH (into PATH when it is a folder).
+  One FILE: the transcript goes to stdout, or to -o PATH (into PATH when it is a folder or ends with /).
   Several FILEs: -o names a folder (created when missing) that gets one transcript per input, named after it;
   without -o the transcripts are printed one after another, each after a "==> FILE <==" line.
   The realtime model gives every word its time (80 ms steps); Voxtral Mini 3B gives none, so its times are
   estimated by spreading sentences evenly over the audio (JSON says "timing": "estimated").
 
+what -o may replace (all checked before the model is loaded; a refusal is exit status 2):
+  Replaced: an existing plain file with the chosen format's extension (.srt for --format srt, ...), such as the
+  transcript of an earlier run.
+  Never replaced: an input of this run (however its path is spelled or linked), an audio file (known by its
+  extension or its contents), a folder, a symbolic link, a device or pipe, a file with another extension.
+  Never written: anything inside the program's recordings folder; a folder that cannot be created or written.
+  An -o PATH that would replace one of these is refused; a name made inside an -o folder takes -2, -3...
+  instead, and says so. Names too long for the file system are shortened, keeping the extension.
+
 exit status:
   0    every file was transcribed
-  2    usage error: a bad option, or an option the chosen model does not take
+  2    usage error: a bad option, an option the chosen model does not take, or an output it will not write
   3    some input could not be read (the other files were still transcribed)
   4    the model could not be found, loaded or run
   130  interrupted (Ctrl+C)
@@ -97,23 +108,28 @@ class ProgressBar:
 
 def _load(args: argparse.Namespace):
     from model import ModelError, load_realtime
+    from model.loading import resolve_source
 
     try:
-        return load_realtime(args.model, device=args.device, progress=_progress_printer(), cancel=threading.Event())
-    except ModelError as exc:
+        folder = resolve_source(args.model, offline=args.offline, progress=_progress_printer(),
+                                cancel=threading.Event())
+        return load_realtime(folder, device=args.device)
+    except (ModelError, OSError) as exc:
         print(f"captionist: cannot load the model: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_MODEL) from None
 
 
-def _read(path: str):
-    from model import AudioInputError
-    from model.audio import read_file
+def _open_audio(path: str, target_rate: int | None = None) -> AudioFile:
+    """The input opened for reading in blocks (raises AudioInputError); says so when a WAV holds more than its header
+    counts, which is all read."""
+    from model.audio_file import AudioFile
 
-    try:
-        return read_file(path)
-    except AudioInputError as exc:
-        print(f"captionist: {exc}", file=sys.stderr)
-        raise SystemExit(EXIT_INPUT) from None
+    audio = AudioFile(path, target_rate=target_rate)
+    if audio.frames > audio.stated_frames:
+        print(f"captionist: {path}: the WAV header counts {audio.stated_frames / audio.source_rate:.1f} s of audio but "
+              f"the file holds {audio.duration_s:.1f} s (a recording that was not finished?); all of it is read.",
+              file=sys.stderr)
+    return audio
 
 
 def input_problem(path: str) -> str | None:
@@ -121,101 +137,134 @@ def input_problem(path: str) -> str | None:
 
     Only the header is read, so a long recording costs nothing here.
     """
-    import soundfile
+    from model import AudioInputError
+    from model.audio_file import AudioFile
 
-    p = Path(path)
-    if not p.exists():
-        return f"{path}: no such file."
-    if p.is_dir():
-        return f"{path}: is a folder, not an audio file."
     try:
-        info = soundfile.info(str(p))
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, OSError) as exc:
-        reason = (str(exc).split(": ", 1)[-1] if str(p) in str(exc) else str(exc)).strip().rstrip(".")
-        if "does not exist" in reason:  # libsndfile's words for data no decoder accepts (e.g. a broken MP3)
-            reason = "unrecognised or damaged audio data"
-        return f"{path}: cannot read this file ({reason}): is it an audio file?"
-    if info.frames == 0:
-        return f"{path}: the file holds no audio."
+        AudioFile(path).close()
+    except AudioInputError as exc:
+        return str(exc)
     return None
 
 
+def _explicit_output(out: Path, inputs: list[Path], protected: list[Path], ext: str) -> Path:
+    from app.export.output_check import OutputRefused, check_output
+
+    try:
+        path = check_output(out, inputs=inputs, protected=protected, replace_ext=ext)
+    except OutputRefused as exc:
+        raise UsageError(f"-o: {exc}") from None
+    if path != out:
+        print(f"captionist: {out.name} is too long a name for the file system; writing {path.name}.", file=sys.stderr)
+    return path
+
+
+def _folder_output(folder: Path, base: str, taken: set[str], inputs: list[Path], protected: list[Path],
+                   ext: str) -> Path:
+    """The first free name base.ext, base-2.ext... in ``folder`` that no other output takes and that replaces
+    nothing it must not."""
+    from app.export.output_check import OutputRefused, check_output, fit_name
+
+    n, kept = 1, None  # kept: why the first name was not used
+    while True:
+        name = fit_name(base, ext, folder, tag="" if n == 1 else f"-{n}")
+        n += 1
+        if name in taken:
+            continue
+        try:
+            path = check_output(folder / name, inputs=inputs, protected=protected, replace_ext=ext)
+        except OutputRefused as exc:
+            if not exc.occupied:
+                raise UsageError(f"-o: {exc}") from None
+            kept = kept or exc
+            continue
+        if kept is not None:
+            print(f"captionist: {kept.reason}; writing {path.name} instead.", file=sys.stderr)
+        taken.add(name)
+        return path
+
+
 def output_paths(files: list[str], output: str | None, fmt: str) -> list[Path | None]:
-    """Where each input's transcript goes (None: stdout). Inputs that share a name stem keep their extension in the
-    output name (talk.wav.srt, talk.flac.srt); names still equal get -2, -3..."""
+    """Where each input's transcript goes (None: stdout), every path checked (app.export.output_check) before any
+    work: UsageError for an output that would replace what it must not (see TRANSCRIBE_EPILOG) or cannot be written.
+
+    Inputs that share a name stem keep their extension in the output name (talk.wav.srt, talk.flac.srt); names still
+    equal, or taken by something that must be kept, get -2, -3..."""
     from app.export import EXTENSIONS
+    from app.recording.session_folder import sessions_dir
 
     ext = EXTENSIONS[fmt]
     if output is None:
         return [None] * len(files)
+    inputs, protected = [Path(f) for f in files], [sessions_dir()]
     out = Path(output)
-    if len(files) == 1 and not out.is_dir():
-        return [out]
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"-o {output}: several inputs need a folder, and this is a file.")
+    if len(files) == 1 and not os.path.isdir(out) and not output.endswith(("/", os.sep)):
+        return [_explicit_output(out, inputs, protected, ext)]
+    if os.path.lexists(out) and not os.path.isdir(out):
+        what = "several inputs need a folder" if len(files) > 1 else "a name ending in / is a folder"
+        raise UsageError(f"-o {output}: {what}, and this is a file.")
     stems = [Path(f).stem for f in files]
     taken: set[str] = set()
-    paths: list[Path | None] = []
-    for f, stem in zip(files, stems, strict=True):
-        base = stem if stems.count(stem) == 1 else Path(f).name
-        name, n = base + ext, 1
-        while name in taken:
-            n += 1
-            name = f"{base}-{n}{ext}"
-        taken.add(name)
-        paths.append(out / name)
-    return paths
+    return [_folder_output(out, stem if stems.count(stem) == 1 else Path(f).name, taken, inputs, protected, ext)
+            for f, stem in zip(files, stems, strict=True)]
 
 
-def realtime_events(model: Any, samples: Any, rate: int, *, delay_ms: int, source_id: str,
+def realtime_events(model: Any, audio: AudioFile, *, delay_ms: int, source_id: str,
                     progress: ProgressBar | None = None) -> list[CaptionEvent]:
-    """Caption events (one per 80 ms token, with its audio span) for a whole file fed through a live stream.
+    """Caption events (one per 80 ms token with text, with its audio span) for a whole file fed through a live
+    stream, block by block as it is read.
 
-    A stream gives the same tokens as offline transcription and also their times; feeding it a few seconds at a time
-    lets the progress bar move.
+    A stream gives the same tokens as offline transcription and also their times. Steps without text (control
+    tokens) add nothing to a transcript and are not kept, except the first event, which names the source: what is
+    held grows with the transcript, not with the audio.
     """
     from app.events import CaptionEvent
-    from model.audio import as_mono_float32
 
-    mono = as_mono_float32(samples)  # downmix first: a short multi-channel block could be read as channels-first
     session = model.stream(delay_ms=delay_ms)
-    block = max(1, int(FEED_SECONDS * rate))
-    tokens = []
-    for i in range(0, mono.size, block):
-        tokens += session.feed(mono[i : i + block], sample_rate=rate)
+    events: list[CaptionEvent] = []
+
+    def keep(tokens: list) -> None:
+        for t in tokens:
+            if t.text or not events:
+                events.append(CaptionEvent(source_id, t.text, (t.token_id,), t.start_s, t.end_s))
+
+    done = 0
+    for block in audio.blocks(max(1, int(FEED_SECONDS * audio.rate))):
+        keep(session.feed(block, sample_rate=audio.rate))
+        done += block.size
         if progress is not None:
-            progress.update(min(mono.size, i + block) / rate)
-    tokens += session.finish()
-    events = [CaptionEvent(source_id, t.text, (t.token_id,), t.start_s, t.end_s) for t in tokens]
+            progress.update(done / audio.rate)
+    keep(session.finish())
     if events:
         events[-1] = replace(events[-1], final=True)
     return events
 
 
-def voxtral_events(model: Any, samples: Any, rate: int, *, language: str | None, source_id: str,
+def voxtral_events(model: Any, audio: AudioFile, *, language: str | None, source_id: str,
                    progress: ProgressBar | None = None) -> list[CaptionEvent]:
-    """Caption events for a whole file transcribed by Voxtral: one per sentence, without token ids, each given a
-    share of its part's time span in proportion to its length (Voxtral gives no times)."""
+    """Caption events for a whole file transcribed by Voxtral in parts read one at a time (``audio`` is opened at
+    the model's rate): one per sentence, without token ids, each given a share of its part's time span in
+    proportion to its length (Voxtral gives no times)."""
     from app.events import CaptionEvent
-    from model.audio import as_mono_float32
 
-    mono = as_mono_float32(samples)
+    rate = audio.rate
     piece = int(min(VOXTRAL_PIECE_S, max(model.max_audio_seconds, model.config.chunk_seconds)) * rate)
     events: list[CaptionEvent] = []
-    for a in range(0, mono.size, piece):
-        part = mono[a : a + piece]
+    done = 0
+    for part in audio.blocks(piece):
         seconds = part.size / rate
         limit = int(seconds * VOXTRAL_TOKENS_PER_S) + 64
         text = model.transcribe(part, rate, language=language, max_new_tokens=limit).text.strip()
         if text and events:
             text = " " + text
-        start, offset = a / rate, 0
+        start, offset = done / rate, 0
         for sentence in SENTENCE_BREAK.split(text) if text else []:
             t0, t1 = offset / len(text), (offset + len(sentence)) / len(text)
             events.append(CaptionEvent(source_id, sentence, (), start + t0 * seconds, start + t1 * seconds))
             offset += len(sentence)
+        done += part.size
         if progress is not None:
-            progress.update((a + part.size) / rate)
+            progress.update(done / rate)
     if events:
         events[-1] = replace(events[-1], final=True)
     return events
@@ -227,7 +276,7 @@ def _open_model(args: argparse.Namespace) -> tuple[str, Any]:
     from model import load_realtime, load_voxtral
     from model.loading import resolve_source
 
-    folder = resolve_source(args.model, progress=_progress_printer(), cancel=threading.Event())
+    folder = resolve_source(args.model, offline=args.offline, progress=_progress_printer(), cancel=threading.Event())
     kind = model_kind(folder)
     if kind == REALTIME and args.language is not None:
         raise UsageError("--language is for Voxtral Mini 3B; the realtime model detects the language itself. "
@@ -255,7 +304,6 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from app.export import export
     from app.model_kind import REALTIME
     from model import AudioInputError, ConversationError, ModelError
-    from model.audio import read_file
 
     status = EXIT_OK
     jobs = []  # (input, output) for the inputs that look readable
@@ -276,19 +324,18 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     for path, out in jobs:
         name = Path(path).name
         try:
-            samples, rate = read_file(path)
-        except AudioInputError as exc:
+            audio = _open_audio(path, None if kind == REALTIME else model.sample_rate)
+        except AudioInputError as exc:  # the other files are still transcribed
             print(f"captionist: {exc}", file=sys.stderr)
             status = EXIT_INPUT
             continue
-        progress = ProgressBar(name, len(samples) / rate)
+        progress = ProgressBar(name, audio.duration_s)
         try:
             if kind == REALTIME:
                 delay = DEFAULT_DELAY_MS if args.delay_ms is None else args.delay_ms
-                events = realtime_events(model, samples, rate, delay_ms=delay, source_id=name, progress=progress)
+                events = realtime_events(model, audio, delay_ms=delay, source_id=name, progress=progress)
             else:
-                events = voxtral_events(model, samples, rate, language=args.language, source_id=name,
-                                        progress=progress)
+                events = voxtral_events(model, audio, language=args.language, source_id=name, progress=progress)
         except AudioInputError as exc:
             print(f"captionist: {path}: {exc}", file=sys.stderr)
             status = EXIT_INPUT
@@ -300,6 +347,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             return EXIT_MODEL
         finally:
             progress.close()
+            audio.close()
         recorded = dt.datetime.fromtimestamp(Path(path).stat().st_mtime).strftime("%Y-%m-%d %H:%M")
         text = export(events, args.format, model=args.model, title=name, date=recorded)
         _emit(text, out, path, several=len(args.files) > 1)
@@ -307,18 +355,29 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    samples, rate = _read(args.file)
-    model = _load(args)
-    session = model.stream(delay_ms=DEFAULT_DELAY_MS if args.delay_ms is None else args.delay_ms)
-    block = max(1, rate // 25)  # 40 ms blocks, like a sound card delivers them
-    start = time.monotonic()
-    for i in range(0, len(samples), block):
-        if not args.fast:  # pace the file like a live source
-            delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        for event in session.feed(samples[i : i + block], sample_rate=rate):
-            print(event.text, end="", flush=True)
+    from model import AudioInputError
+
+    try:
+        audio = _open_audio(args.file)
+    except AudioInputError as exc:
+        print(f"captionist: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    with audio:
+        model = _load(args)
+        session = model.stream(delay_ms=DEFAULT_DELAY_MS if args.delay_ms is None else args.delay_ms)
+        start, done = time.monotonic(), 0
+        try:
+            for block in audio.blocks(max(1, audio.rate // 25)):  # 40 ms blocks, like a sound card delivers them
+                if not args.fast:  # pace the file like a live source
+                    delay = start + done / audio.rate - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                done += block.size
+                for event in session.feed(block, sample_rate=audio.rate):
+                    print(event.text, end="", flush=True)
+        except AudioInputError as exc:
+            print(f"\ncaptionist: {exc}", file=sys.stderr)
+            return EXIT_INPUT
     for event in session.finish():
         print(event.text, end="", flush=True)
     print()
@@ -343,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", default=DEFAULT_MODEL, help="model folder or hub repo id (default: %(default)s)")
         p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: the GPU if there is one)")
         p.add_argument("--delay-ms", type=int, default=None, help=delay_help)
+        # SUPPRESS: given before the subcommand, the top-level --offline holds
+        p.add_argument("--offline", action="store_true", default=argparse.SUPPRESS,
+                       help="never contact the model hub: a repo id must already be on this computer")
 
     t = sub.add_parser(
         "transcribe", help="transcribe audio files", epilog=TRANSCRIBE_EPILOG,

@@ -12,6 +12,7 @@ from app.chat.model_manager import ModelManager
 from app.events import Notice, Severity
 from app.export.session import export_session
 from app.library.index import Library, LibraryError
+from app.recording.session_folder import SessionError
 from app.retranscription.worker import RetranscribeWorker
 from app.ui.export_dialog import ExportDialog
 from app.ui.library_view import LibraryView
@@ -45,7 +46,8 @@ class LibraryActions(QObject):
             self._notify(Notice(Severity.ERROR, str(exc)))
             return
         documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
-        dialog = ExportDialog(self._title(session_id), versions, Path(documents or Path.home()), self._parent)
+        dialog = ExportDialog(self._title(session_id), versions, Path(documents or Path.home()), self._parent,
+                              protected=[self._library.sessions_dir])
         dialog.version.setCurrentText(version)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
@@ -53,7 +55,7 @@ class LibraryActions(QObject):
             path = export_session(self._library, session_id, dialog.version.currentText(), dialog.chosen_format(),
                                   dialog.chosen_path(), timestamps=dialog.timestamps.isChecked(),
                                   labels=dialog.labels.isChecked())
-        except (OSError, LibraryError) as exc:
+        except (OSError, LibraryError, SessionError) as exc:
             self._notify(Notice(Severity.ERROR, f"The transcript could not be exported: {exc}"))
             return
         self._notify(Notice(Severity.INFO, f"Exported to {path}."))

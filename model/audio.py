@@ -11,7 +11,6 @@ nonsensical sample rates.
 from __future__ import annotations
 
 import numbers
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -132,19 +131,3 @@ def prepare(
     if samples.size == 0:
         raise AudioInputError(f"{what} is empty (0 samples): there is nothing to transcribe.")
     return to_rate(samples, rate, target_rate)
-
-
-def read_file(path: str | Path) -> tuple[np.ndarray, int]:
-    """Samples (frames, or frames x channels) as float32 and the file's rate; WAV, FLAC, OGG and MP3."""
-    import soundfile
-
-    path = Path(path)
-    if not path.is_file():
-        raise AudioInputError(f"{path}: no such file.")
-    try:
-        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=False)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioInputError(f"{path}: cannot read it as audio ({exc}). Supported: WAV, FLAC, OGG, MP3.") from None
-    if samples.size == 0:
-        raise AudioInputError(f"{path}: the file holds no audio.")
-    return samples, rate

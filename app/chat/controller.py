@@ -113,14 +113,15 @@ class ChatController(QObject):
             worker.wait(timeout_ms)
 
     def export_markdown(self, path: Path) -> Path:
-        """Write the conversation as Markdown to ``path``."""
+        """Write the conversation as Markdown to ``path`` (never over audio or into the sessions folder); returns the
+        path written. Raises OSError (OutputRefused saying why, for a path it will not write)."""
         if self._conversation is None:
             raise RuntimeError("There is no conversation to export.")
         try:
             title = read_session(self.library.folder(self._conversation.session_id)).title
         except SessionError:
             title = ""
-        return store.export_markdown(self._conversation, Path(path), title)
+        return store.export_markdown(self._conversation, Path(path), title, protected=[self.library.sessions_dir])
 
     def _check_idle(self) -> None:
         if self._worker is not None:

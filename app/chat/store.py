@@ -3,34 +3,49 @@ and exported as Markdown."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from app.chat.model import Conversation
-from app.recording.session_folder import write_atomic, write_json
+from app.export import write_export
+from app.export.output_check import check_output
+from app.recording.privacy import private_dirs
+from app.recording.session_folder import SessionError, member, write_json
 
 CHATS_DIR = "chats"
 _ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")  # ids are file names: nothing that could leave the folder
 
 
 def chat_path(session_folder: Path, conversation_id: str) -> Path:
+    """Where a conversation is saved; OSError when that place is a link out of the session folder."""
     if not _ID.fullmatch(conversation_id):
         raise ValueError(f"{conversation_id!r} is not a conversation id.")
-    return Path(session_folder) / CHATS_DIR / f"{conversation_id}.json"
+    try:
+        return member(Path(session_folder), f"{CHATS_DIR}/{conversation_id}.json")
+    except SessionError as exc:
+        raise OSError(errno.ELOOP, f"{exc.reason}; nothing is read or written through it", str(exc.path)) from None
 
 
 def save(session_folder: Path, conversation: Conversation) -> Path:
     """Write ``conversation`` into its session's folder atomically (old or new file, never a mix); raises OSError."""
     path = chat_path(session_folder, conversation.id)
-    path.parent.mkdir(exist_ok=True)
+    private_dirs(path.parent, below=Path(session_folder))
     write_json(path, conversation.to_json())
     return path
 
 
 def load(session_folder: Path, conversation_id: str) -> Conversation:
     """A saved conversation; raises OSError when it cannot be read and ValueError when it is damaged."""
-    raw = json.loads(chat_path(session_folder, conversation_id).read_text(encoding="utf-8"))
+    path = chat_path(session_folder, conversation_id)
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), encoding="utf-8") as f:
+        try:
+            raw = json.load(f)
+        except RecursionError:  # JSON nested past the parser's limit
+            raise ValueError(f"The conversation {conversation_id} is damaged: it nests too deeply.") from None
     try:
         return Conversation.from_json(raw)
     except (KeyError, TypeError, AttributeError) as exc:
@@ -70,8 +85,13 @@ def to_markdown(conversation: Conversation, title: str = "") -> str:
     return "\n".join(out)
 
 
-def export_markdown(conversation: Conversation, path: Path, title: str = "") -> Path:
-    """Write ``to_markdown`` to ``path`` atomically; raises OSError."""
-    path = Path(path)
-    write_atomic(path, to_markdown(conversation, title).encode("utf-8"))
-    return path
+def export_markdown(conversation: Conversation, path: Path, title: str = "", *,
+                    protected: Iterable[Path] = ()) -> Path:
+    """Write ``to_markdown`` to ``path`` atomically, as transcripts are exported; returns the path written (its name
+    shortened when too long for the file system).
+
+    Raises OutputRefused (an OSError) for audio, folders, links, anything inside ``protected`` (the sessions folder)
+    or a place that cannot be written, and OSError when writing fails.
+    """
+    path = check_output(Path(path), protected=protected)
+    return write_export(path, to_markdown(conversation, title))

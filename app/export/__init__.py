@@ -74,13 +74,17 @@ def export(
 def write_export(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically: readers see the old file or the whole new one, never a part.
 
-    Missing parent folders are created. Returns the path written.
+    Missing parent folders are created. Returns the path written. Callers decide first whether ``path`` may be
+    written (app.export.output_check); this only writes.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # os.open with 0o666 lets the umask decide the permissions, as for any newly created file.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    # A short temporary name fits however long the final name is (up to the file system's limit).
+    temp = path.with_name(f".captionist-{secrets.token_hex(8)}.tmp")
+    # O_EXCL never opens an existing name, a planted symbolic link included; O_NOFOLLOW says so twice. Mode 0o666
+    # lets the umask decide the permissions, as for any file the user creates: exports are the user's files.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(temp, flags, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from app.events import CaptionEvent
 from app.export import export, write_export
+from app.export.output_check import check_output
 from app.library.folder import read_meta, read_version
 from app.library.index import Library
 
@@ -31,7 +32,12 @@ def corrected_events(events: list[CaptionEvent], lines: list) -> list[CaptionEve
 
 def export_session(library: Library, session_id: str, version: str, fmt: str, path: Path, *,
                    timestamps: bool = True, labels: bool | None = None) -> Path:
-    """Write one version of a session in ``fmt`` to ``path`` (atomically); returns the path written."""
+    """Write one version of a session in ``fmt`` to ``path`` (atomically); returns the path written.
+
+    The name is shortened when too long for the file system. Raises OutputRefused (an OSError) before reading
+    anything when ``path`` is audio, a folder, a link, inside the library's sessions folder, or cannot be written.
+    """
+    path = check_output(path, protected=[library.sessions_dir])
     folder = library.folder(session_id)
     meta = read_meta(folder)
     events = corrected_events(read_version(folder, version), library.lines(session_id, version))

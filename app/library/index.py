@@ -267,7 +267,7 @@ class Library:
                 member(folder, version_file(name))
             except SessionError as exc:
                 raise LibraryError(f"Cannot store the version: {relative(folder, exc)}") from None
-            self._write(lambda: path.parent.mkdir(exist_ok=True), path.parent)
+            self._write(lambda: private_dirs(path.parent, below=folder), path.parent)
             events = list(events)
             self._write(lambda: write_transcript(folder, events, version_file(name)), folder / version_file(name))
             record = {"created_at": _now(), **meta, "name": name}

@@ -349,11 +349,12 @@ def write_transcript(folder: Path, events: Iterable[CaptionEvent], name: str = T
 
 
 def read_audio(path: Path) -> np.ndarray:
-    """The samples of a session WAV as float32 in [-1, 1)."""
-    import soundfile
+    """The samples of a session WAV as float32 in [-1, 1), all of them even when a crash left its header behind.
 
-    audio, _ = soundfile.read(str(path), dtype="float32", always_2d=True)
-    return np.ascontiguousarray(audio[:, 0])
+    Raises AudioInputError (a ValueError) when the file cannot be read as audio."""
+    from model.audio_file import read_file
+
+    return read_file(path)[0]
 
 
 def try_lock(folder: Path) -> IO[bytes] | None:

@@ -285,15 +285,19 @@ class ChatPanel(QWidget):
 
     def export(self) -> None:
         """Ask where, then save the conversation as Markdown there."""
+        from app.export.output_check import OutputRefused, fit_name
+
         name = _UNSAFE_IN_FILE_NAME.sub(" ", self._title).strip() or "Conversation"
-        path, _filter = QFileDialog.getSaveFileName(
-            self, "Export conversation", str(Path.home() / f"{name} chat.md"), "Markdown (*.md)"
-        )
+        suggested = Path.home() / fit_name(name, ".md", Path.home(), tag=" chat")  # a long title still fits
+        path, _filter = QFileDialog.getSaveFileName(self, "Export conversation", str(suggested), "Markdown (*.md)")
         if not path:
             return
         target = Path(path) if Path(path).suffix else Path(path).with_suffix(".md")
         try:
             saved = self._controller.export_markdown(target)
+        except OutputRefused as exc:  # its message names the path and says why
+            QMessageBox.warning(self, "Export conversation", f"Not saved: {exc}")
+            return
         except OSError as exc:
             QMessageBox.warning(self, "Export conversation", f"Could not save {target}: {exc}")
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -12,20 +13,27 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QWidget,
 )
 
 from app.export import EXTENSIONS
+from app.export.output_check import OutputRefused, check_output, fit_name
 
 FORMAT_NAMES = {"txt": "Plain text (.txt)", "srt": "SubRip subtitles (.srt)", "vtt": "WebVTT subtitles (.vtt)",
                 "json": "JSON with word and token times (.json)", "md": "Markdown (.md)"}
 
 
 class ExportDialog(QDialog):
-    def __init__(self, title: str, versions: list[str], folder: Path, parent: QWidget | None = None) -> None:
+    """Save stays refused, with the reason shown, while the file is one an export must not replace (audio, a folder,
+    a link, anything inside ``protected``) or cannot be written."""
+
+    def __init__(self, title: str, versions: list[str], folder: Path, parent: QWidget | None = None, *,
+                 protected: Sequence[Path] = ()) -> None:
         super().__init__(parent)
+        self._protected = tuple(protected)
         self.setWindowTitle(f"Export “{title}”")
         self._stem = "".join(c if c.isalnum() or c in " -_" else "_" for c in title).strip() or "transcript"
         self.version = QComboBox()
@@ -39,7 +47,7 @@ class ExportDialog(QDialog):
         self.timestamps.setChecked(True)
         self.labels = QCheckBox("Speaker &labels")
         self.labels.setChecked(True)
-        self.path = QLineEdit(str(folder / (self._stem + ".txt")))
+        self.path = QLineEdit(str(folder / fit_name(self._stem, ".txt", folder)))  # a long title still fits
         self.path.setAccessibleName("Export to file")
         browse = QPushButton("&Browse…")
         browse.setAccessibleName("Choose the export file")
@@ -48,14 +56,17 @@ class ExportDialog(QDialog):
         row.addWidget(self.path, 1)
         row.addWidget(browse)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
+        buttons.accepted.connect(self._save)
         buttons.rejected.connect(self.reject)
+        self.problem = QLabel(wordWrap=True, accessibleName="Why the file cannot be saved")
+        self.problem.hide()
         form = QFormLayout(self)
         form.addRow("&Version:", self.version)
         form.addRow("&Format:", self.format)
         form.addRow(self.timestamps)
         form.addRow(self.labels)
         form.addRow("File:", row)
+        form.addRow(self.problem)
         form.addRow(buttons)
         self.format.currentIndexChanged.connect(self._format_changed)
 
@@ -68,7 +79,17 @@ class ExportDialog(QDialog):
     def _format_changed(self) -> None:
         fmt = self.chosen_format()
         self.timestamps.setEnabled(fmt == "txt")
-        self.path.setText(str(self.chosen_path().with_suffix(EXTENSIONS[fmt])))
+        path = self.chosen_path()
+        self.path.setText(str(path.parent / fit_name(path.stem, EXTENSIONS[fmt], path.parent)))
+
+    def _save(self) -> None:
+        try:
+            check_output(self.chosen_path(), protected=self._protected)
+        except OutputRefused as exc:
+            self.problem.setText(str(exc))
+            self.problem.show()
+            return
+        self.accept()
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export to", str(self.chosen_path()))

@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from model.audio import prepare, read_file
+from model.audio import prepare
+from model.audio_file import read_file
 from model.checkpoint import build_loaded, detect_layout
 from model.loading import pick_device, resolve_source
 from model.mel import LogMel
@@ -68,7 +69,7 @@ class VoxtralModel:
         """
         if isinstance(audio, (str, Path)):
             audio, sample_rate = read_file(audio)
-            channels_first = False  # files are read as frames x channels
+            channels_first = False  # read_file gives mono samples
         samples = prepare(audio, sample_rate, self.sample_rate, channels_first=channels_first)
         prompt = self.prompts.transcription(samples, language)
         limit = max_new_tokens or self.config.decoder.context

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from model.audio import prepare, read_file
+from model.audio import prepare
+from model.audio_file import read_file
 from model.errors import AudioInputError, CheckpointError, ConversationError
 
 # The eight languages Voxtral Mini 3B / Small 24B (2507) are documented to handle.
@@ -62,7 +63,7 @@ class PromptBuilder:
     def _clip(self, chunk: dict[str, Any], where: str) -> np.ndarray:
         if "path" in chunk:
             samples, rate = read_file(chunk["path"])
-            channels_first = False  # files are read as frames x channels
+            channels_first = False  # read_file gives mono samples
         elif "audio" in chunk:
             samples, rate = chunk["audio"], chunk.get("sample_rate")
             if rate is None:

@@ -105,6 +105,16 @@ def test_one_file_to_an_output_file(tiny_realtime, audio_files, tmp_path, capsys
     assert target.read_text(encoding="utf-8") == expected(tiny_realtime.model, folder, audio_files["wav"], "vtt")
 
 
+def test_stream_prints_the_captions_of_the_file_read_in_blocks(tiny_realtime, audio_files, capsys) -> None:
+    assert run("stream", audio_files["flac"], "--model", tiny_realtime.folder, "--fast", "--delay-ms", "240") == 0
+    samples, rate = soundfile.read(str(audio_files["flac"]), dtype="float32", always_2d=True)
+    session = tiny_realtime.model.stream(delay_ms=240)
+    tokens = session.feed(samples.mean(axis=1), sample_rate=rate) + session.finish()
+    assert capsys.readouterr().out == "".join(t.text for t in tokens) + "\n"
+    assert run("stream", audio_files["broken"], "--model", tiny_realtime.folder, "--fast") == 3
+    assert "cannot read this file" in capsys.readouterr().err
+
+
 def test_only_unreadable_files_fail_before_the_model_is_touched(audio_files, tmp_path, capsys) -> None:
     assert run("transcribe", audio_files["broken"], "--model", tmp_path / "no-model") == 3
     assert "cannot load the model" not in capsys.readouterr().err

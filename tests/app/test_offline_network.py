@@ -248,3 +248,26 @@ def test_control_with_offline_mode_off_the_guard_sees_the_connections(qtbot, hub
     port = int(hub.url.rsplit(":", 1)[1])
     assert connections and all(address[1] == port for _, address in connections)
     assert hub.requests == []
+
+
+def _exit_code(argv: list[str]) -> int:
+    from app.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exc:  # the stream subcommand exits from where the model fails to load
+        return int(exc.code)
+
+
+def test_the_command_line_makes_no_connection_with_offline(hub, connections, capsys, tmp_path) -> None:
+    audio, _ = soundfile.read("/usr/share/sounds/alsa/Front_Center.wav", dtype="float32")
+    wav = tmp_path / "talk.wav"
+    soundfile.write(wav, audio, 48000)
+    assert _exit_code(["transcribe", str(wav), "--offline", "--model", REALTIME, "--format", "json"]) == 0
+    assert '"segments"' in capsys.readouterr().out  # transcribed with the copy on this computer
+    for argv in (["transcribe", str(wav), "--offline", "--model", REALTIME_ELSEWHERE],
+                 ["--offline", "stream", str(wav), "--fast", "--model", REALTIME_ELSEWHERE],
+                 ["transcribe", str(wav), "--offline", "--model", VOXTRAL_ELSEWHERE]):
+        assert _exit_code(argv) == 4, argv
+        assert NOT_HERE in capsys.readouterr().err
+    assert connections == [] and hub.requests == []

@@ -112,7 +112,7 @@ def test_bad_audio_and_options(voxtral, tmp_path) -> None:
     with pytest.raises(ModelError, match="no such file"):
         model.transcribe(tmp_path / "missing.wav")
     (tmp_path / "junk.wav").write_bytes(b"not audio")
-    with pytest.raises(ModelError, match="cannot read it as audio"):
+    with pytest.raises(ModelError, match="cannot read this file"):
         model.transcribe(tmp_path / "junk.wav")
     with pytest.raises(ConversationError, match="ISO 639-1"):
         model.transcribe(np.zeros(16000, dtype=np.float32), 16000, language="english")

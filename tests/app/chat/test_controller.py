@@ -12,6 +12,7 @@ from app.chat.model import ChatTurn, Clip
 from app.chat.model_manager import ModelManager
 from app.chat.prompting import build_messages
 from app.events import MODEL_RATE, Severity
+from app.export.output_check import OutputRefused
 from app.library.index import Library
 from tests.app.library.sessions import MEETING, make_session
 
@@ -141,6 +142,24 @@ def test_markdown_export(qtbot, tiny_voxtral, session, tmp_path) -> None:
     assert f"## Answer\n\n{answer}\n" in text
     stopped = controller.conversation.with_turn(ChatTurn("assistant", "Partly [00:05]", finish_reason="stopped"))
     assert "Partly [00:05]\n\n_(stopped before the end)_" in store.to_markdown(stopped)
+
+
+def test_markdown_export_never_replaces_a_recording_or_audio(qtbot, tiny_voxtral, session, tmp_path) -> None:
+    library, sid = session
+    controller, _ = make_controller(qtbot, library, Recorded(tiny_voxtral.model), max_new_tokens=4)
+    controller.open(sid)
+    ask(qtbot, controller, "Budget?")
+    recording = next((library.folder(sid) / "audio").iterdir())
+    outside = tmp_path / "talk.md"
+    outside.write_bytes(recording.read_bytes())  # sound, whatever its name says
+    kept = {p: p.read_bytes() for p in (recording, library.folder(sid) / "session.json", outside)}
+    for target in kept:
+        with pytest.raises(OutputRefused) as refused:
+            controller.export_markdown(target)
+        assert str(target) in str(refused.value)
+    assert {p: p.read_bytes() for p in kept} == kept
+    with pytest.raises(OutputRefused, match="is a folder"):
+        controller.export_markdown(tmp_path)
 
 
 def test_long_recording_is_split_with_progress_and_a_note(qtbot, tiny_voxtral, tmp_path) -> None:

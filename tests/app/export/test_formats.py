@@ -174,3 +174,26 @@ def test_write_export_replaces_the_file_whole(tmp_path: Path) -> None:
         write_export(target, "broken \ud800 text")  # fails halfway: the old file stays, no temporary file is left
     assert target.read_text(encoding="utf-8") == render("srt")
     assert [p.name for p in target.parent.iterdir()] == ["meeting.srt"]
+
+
+def test_write_export_makes_the_file_as_the_users_umask_says(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        path = write_export(tmp_path / "shared.txt", "text\n")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_write_export_never_writes_through_a_link_planted_at_its_temporary_name(tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    import secrets
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    (tmp_path / ".captionist-planted.tmp").symlink_to(victim)
+    monkeypatch.setattr(secrets, "token_hex", lambda _n: "planted")  # the name an attacker guessed
+    with pytest.raises(FileExistsError):
+        write_export(tmp_path / "meeting.srt", render("srt"))
+    assert victim.read_text() == "keep me\n" and not (tmp_path / "meeting.srt").exists()
+    assert (tmp_path / ".captionist-planted.tmp").is_symlink()

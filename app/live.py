@@ -22,6 +22,7 @@ class LiveCaptions(QObject):
     caption = Signal(object)  # CaptionEvent
     status = Signal(object)  # WorkerStatus
     notice = Signal(object)  # Notice
+    gap = Signal(object)  # CaptionGap: audio that got no captions (recorded all the same)
     level = Signal(object)  # LevelReading
     started = Signal()
     stopped = Signal()
@@ -72,6 +73,7 @@ class LiveCaptions(QObject):
         self._worker.caption.connect(self.caption)
         self._worker.status.connect(self.status)
         self._worker.notice.connect(self.notice)
+        self._worker.gap.connect(self.gap)
         self._worker.finished.connect(self._worker_finished)
         for source in sources:
             capture = Capture(source, queue, listeners=listeners, **self._capture_options)

@@ -12,7 +12,7 @@ from PySide6.QtCore import QCoreApplication
 from app.audio_queue import AudioQueue
 from app.engine.local import LocalEngine
 from app.engine.worker import InferenceWorker
-from app.events import MODEL_RATE, AudioBlock, CaptionEvent, Notice, Severity, WorkerStatus
+from app.events import MODEL_RATE, AudioBlock, CaptionEvent, CaptionGap, Notice, Severity, WorkerStatus
 from tests.fixtures.speech import espeak_speech
 
 BLOCK = 640  # 40 ms, as a sound card delivers them
@@ -37,9 +37,11 @@ class Recorder:
         self.captions: list[CaptionEvent] = []
         self.statuses: list[WorkerStatus] = []
         self.notices: list[Notice] = []
+        self.gaps: list[CaptionGap] = []
         worker.caption.connect(self.captions.append)
         worker.status.connect(self.statuses.append)
         worker.notice.connect(self.notices.append)
+        worker.gap.connect(self.gaps.append)
 
     def text(self, source_id: str = "mic") -> str:
         return "".join(e.text for e in self.captions if e.source_id == source_id)
@@ -124,6 +126,12 @@ def test_past_the_ceiling_it_restarts_at_the_live_edge(qtbot, make_worker, tiny_
     # The new stream starts with the newest half second, so its captions lie at the end of the timeline.
     assert restarted and min(e.start_s for e in restarted) >= duration - 0.5 - 1e-6
     assert rec.statuses[-1].lag_s < 1.0
+    # The skipped stretch is marked: from the end of the old stream's captions to where the new one starts.
+    [gap] = rec.gaps
+    assert gap.reason == "captions fell behind" and gap.source_id == "mic"
+    before = [e.end_s for e in rec.captions if e.start_s < duration - 0.5 - 1e-6]  # the first stream's captions
+    assert gap.start_s == pytest.approx(max(before, default=0.0))
+    assert gap.end_s == pytest.approx(duration - 0.5, abs=BLOCK / MODEL_RATE)
 
 
 def test_stop_without_flush_is_prompt_mid_stream(qtbot, make_worker, tiny_realtime, speech) -> None:

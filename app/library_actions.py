@@ -8,7 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QDialog, QWidget
 
-from app.chat.model_manager import ModelManager
+from app.chat.backend import ChatModel, ChatModels, Progress
+from app.engine.base import Engine
 from app.events import Notice, Severity
 from app.export.session import export_session
 from app.library.index import Library, LibraryError
@@ -17,19 +18,21 @@ from app.retranscription.worker import RetranscribeWorker
 from app.ui.export_dialog import ExportDialog
 from app.ui.library_view import LibraryView
 from app.ui.retranscribe_dialog import RetranscribeDialog
-from model import RealtimeModel, VoxtralModel
 
 
 class LibraryActions(QObject):
+    """``realtime()``: the engine of live captions, None while there is none; ``models``: where Voxtral Mini 3B runs
+    (``ModelManager`` on this computer, ``ServerChatModels`` on a vLLM server)."""
+
     _notice = Signal(object)  # a Notice from the worker thread, shown on the GUI thread
 
-    def __init__(self, library: Library, view: LibraryView, *, realtime: Callable[[], RealtimeModel | None],
-                 models: ModelManager, notify: Callable[[Notice], None], parent: QWidget) -> None:
+    def __init__(self, library: Library, view: LibraryView, *, realtime: Callable[[], Engine | None],
+                 models: ChatModels, notify: Callable[[Notice], None], parent: QWidget) -> None:
         super().__init__(parent)
         self._library, self._view, self._parent = library, view, parent
         self._realtime, self._models, self._notify = realtime, models, notify
         self._notice.connect(notify)
-        self._held: list[VoxtralModel] = []  # Voxtral acquired for the running job, released when it ends
+        self._held: list[ChatModel] = []  # Voxtral acquired for the running job, released when it ends
         self._worker: RetranscribeWorker | None = None
         self._dialog: RetranscribeDialog | None = None
         view.retranscribeRequested.connect(self.retranscribe)
@@ -37,6 +40,10 @@ class LibraryActions(QObject):
 
     def _title(self, session_id: str) -> str:
         return next((s.title for s in self._library.sessions() if s.id == session_id), session_id)
+
+    def set_models(self, models: ChatModels) -> None:
+        """Where Voxtral Mini 3B runs from the next job on (the engine settings changed)."""
+        self._models = models
 
     # -- export ---------------------------------------------------------------------------------------------------
     def export(self, session_id: str, version: str) -> None:
@@ -93,9 +100,10 @@ class LibraryActions(QObject):
         self._ended(dialog, f"Done: stored as the version “{name}” beside the live transcript.")
         self._view.refresh()
 
-    def _acquire_voxtral(self) -> VoxtralModel:
-        """Called on the worker thread: the model manager loads Voxtral Mini 3B where live captions allow."""
-        model = self._models.acquire(notify=self._notice.emit)
+    def _acquire_voxtral(self, progress: Progress) -> ChatModel:
+        """Called on the worker thread: Voxtral Mini 3B, loaded where live captions allow or checked with the
+        server; ``progress`` hears about it."""
+        model = self._models.acquire(progress=progress, notify=self._notice.emit)
         self._held.append(model)
         return model
 

@@ -35,17 +35,21 @@ def action_question(action_id: str, language: str | None = None) -> str:
     return _QUESTIONS[action_id].format(language=LANGUAGE_NAMES[language])
 
 
-def limits_text(max_audio_s: float | None) -> str:
-    """What the model can and cannot do, in words; ``max_audio_s`` None while the model is not loaded."""
+def limits_text(max_audio_s: float | None, server: str | None = None) -> str:
+    """What the model can and cannot do, in words; ``max_audio_s`` None while the model is not loaded; ``server``:
+    the address of the vLLM server that answers (None: this computer)."""
     names = list(LANGUAGE_NAMES.values())
     text = (f"Voxtral Mini 3B is documented for {len(names)} languages: {', '.join(names[:-1])} and {names[-1]}; "
             "in other languages its answers are unreliable. ")
+    context = "the server's context" if server else "its context holds 32k tokens"
     if max_audio_s:
-        text += (f"It takes about {max_audio_s / 60:.0f} minutes of audio at once (its context holds 32k tokens, "
-                 "shared with the transcript, the question and the answer); ")
+        text += (f"It takes about {max_audio_s / 60:.0f} minutes of audio at once ({context}, shared with the "
+                 "transcript, the question and the answer); ")
+    elif server:
+        text += "It takes as much audio at once as the server's context holds (about 40 minutes in 32k tokens); "
     else:
         text += "It takes about 40 minutes of audio at once (a 32k-token context); "
+    where = f"come from the server at {server}" if server else "run on this computer"
     text += ("longer recordings are split into parts that are asked one by one and the answers combined, which can "
-             "miss links between the parts. Answers run on this computer and can be wrong: check them against the "
-             "recording.")
+             f"miss links between the parts. Answers {where} and can be wrong: check them against the recording.")
     return text

@@ -8,9 +8,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from app.chat import store
+from app.chat.backend import ChatModels
 from app.chat.clips import ClipSource
 from app.chat.model import ChatTurn, Clip, Conversation
-from app.chat.model_manager import ModelManager
 from app.chat.worker import AnswerWorker
 from app.events import Notice, Severity
 from app.library.index import Library, LibraryError
@@ -21,6 +21,7 @@ class ChatController(QObject):
     """Asks questions about clips of a session and keeps the conversation, saved after every answer (finished,
     stopped or failed) under the session's ``chats/`` folder.
 
+    ``manager`` is where the model runs: a ``ModelManager`` (this computer) or ``ServerChatModels`` (a vLLM server).
     ``max_new_tokens`` bounds each answer; ``version`` picks the transcript given to the model (None: the newest).
     """
 
@@ -31,7 +32,7 @@ class ChatController(QObject):
     busyChanged = Signal(bool)
 
     def __init__(
-        self, library: Library, manager: ModelManager, parent=None, *, max_new_tokens: int = 1024,
+        self, library: Library, manager: ChatModels, parent=None, *, max_new_tokens: int = 1024,
         version: str | None = None,
     ) -> None:
         super().__init__(parent)

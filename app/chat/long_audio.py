@@ -9,37 +9,42 @@ the conversation so far as text), and a last, text-only turn asks the model to c
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
+from app.chat.backend import Abortable, ChatModel, Progress
 from app.chat.clips import ClipRange, ClipSource, overlapping
 from app.chat.model import ChatTurn, Clip, duration_text
 from app.chat.prompting import CHUNK_S, audio_cost_s, build_messages
+from app.engine.server.cancel import Cancel
 from app.library.index import Line
-from model import VoxtralModel
-
-Progress = Callable[[float, str], None]
 
 
 def stream_answer(
-    model: VoxtralModel, messages: list[dict[str, Any]], *, max_new_tokens: int,
-    on_delta: Callable[[str], None] | None = None, cancel: threading.Event | None = None,
+    model: ChatModel, messages: list[dict[str, Any]], *, max_new_tokens: int,
+    on_delta: Callable[[str], None] | None = None, cancel: Cancel | None = None,
 ) -> tuple[str, str]:
     """The model's answer to ``messages`` and why it ended ("eos", "length" or "stopped" once ``cancel`` is set);
-    each text delta goes to ``on_delta`` as it is decoded. Closing the stream stops the model at once."""
+    each text delta goes to ``on_delta`` as it is decoded. Closing the stream stops the model at once; a stream that
+    can be aborted from another thread (a server's) is aborted the moment ``cancel`` is set, so a Stop while it waits
+    for the network takes effect at once too."""
     stream = model.stream_chat(messages, max_new_tokens=max_new_tokens)
     pieces: list[str] = []
+    aborting = cancel.aborting(stream.abort) if cancel is not None and isinstance(stream, Abortable) else nullcontext()
     try:
-        for delta in stream:
-            if cancel is not None and cancel.is_set():
-                return "".join(pieces), "stopped"
-            pieces.append(delta)
-            if on_delta is not None:
-                on_delta(delta)
+        with aborting:
+            for delta in stream:
+                if cancel is not None and cancel.is_set():
+                    return "".join(pieces), "stopped"
+                pieces.append(delta)
+                if on_delta is not None:
+                    on_delta(delta)
     finally:
         stream.close()
+    if cancel is not None and cancel.is_set():  # an aborted stream just ends
+        return "".join(pieces), "stopped"
     return "".join(pieces), stream.finish_reason or "eos"
 
 
@@ -156,9 +161,9 @@ def _partial_text(answers: Sequence[PartAnswer]) -> str:
 
 
 def answer_in_parts(
-    model: VoxtralModel, turns: Sequence[ChatTurn], source: ClipSource, *, max_audio_s: float | None = None,
+    model: ChatModel, turns: Sequence[ChatTurn], source: ClipSource, *, max_audio_s: float | None = None,
     max_new_tokens: int = 1024, on_delta: Callable[[str], None] | None = None, progress: Progress | None = None,
-    cancel: threading.Event | None = None,
+    cancel: Cancel | None = None,
 ) -> LongAnswer:
     """Answer the last (user) turn of ``turns`` part by part and combine; only the combined answer streams to
     ``on_delta``. ``max_audio_s`` defaults to the model's ``max_audio_seconds``."""

@@ -1,20 +1,22 @@
-"""The thread that answers one question: the model from the manager, the answer streamed delta by delta."""
+"""The thread that answers one question: the model from the manager (on this computer or a server), the answer
+streamed delta by delta."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
 import torch
 from PySide6.QtCore import QThread, Signal
 
+from app.chat.backend import ChatModel, ChatModels
 from app.chat.clips import ClipSource
 from app.chat.long_audio import answer_in_parts, stream_answer
 from app.chat.model import ChatTurn
-from app.chat.model_manager import ModelManager
 from app.chat.prompting import audio_cost_s, build_messages
+from app.engine.server.address import ServerError
+from app.engine.server.cancel import Cancel
 from app.events import Notice, Severity
-from model import PromptTooLongError, VoxtralModel
+from model import PromptTooLongError
 
 
 class AnswerWorker(QThread):
@@ -27,7 +29,7 @@ class AnswerWorker(QThread):
     answered = Signal(object)  # ChatTurn
 
     def __init__(
-        self, manager: ModelManager, source: ClipSource, turns: Sequence[ChatTurn], *, max_new_tokens: int = 1024,
+        self, manager: ChatModels, source: ClipSource, turns: Sequence[ChatTurn], *, max_new_tokens: int = 1024,
         parent=None,
     ) -> None:
         super().__init__(parent)
@@ -36,11 +38,12 @@ class AnswerWorker(QThread):
         self._source = source
         self._turns = tuple(turns)
         self._max_new_tokens = max_new_tokens
-        self._cancel = threading.Event()
+        self._cancel = Cancel()
         self._text = ""  # what has streamed so far: kept when the answer fails midway
 
     def stop(self) -> None:
-        """Stop promptly (from any thread): the model stops after the token it is on."""
+        """Stop promptly (from any thread): the model stops after the token it is on; a server's request is closed
+        at once."""
         self._cancel.set()
 
     def run(self) -> None:
@@ -48,6 +51,10 @@ class AnswerWorker(QThread):
             turn = self._answer()
         except PromptTooLongError as exc:
             self.notice.emit(Notice(Severity.ERROR, f"{exc} Start a new conversation to ask more."))
+            turn = ChatTurn("assistant", self._text, finish_reason="error")
+        except ServerError as exc:  # already in words: what happened and what to do
+            more = " Start a new conversation to ask more." if exc.kind == "limit" else ""
+            self.notice.emit(Notice(Severity.ERROR, f"The question could not be answered. {exc}{more}"))
             turn = ChatTurn("assistant", self._text, finish_reason="error")
         except Exception as exc:  # a failure of any kind must reach the user and still end the answer
             self.notice.emit(Notice(Severity.ERROR, f"The question could not be answered: {exc}"))
@@ -62,7 +69,7 @@ class AnswerWorker(QThread):
         model = self._manager.acquire(progress=self.progress.emit, notify=self.notice.emit)
         try:
             return self._attempt(model)
-        except torch.cuda.OutOfMemoryError:
+        except torch.cuda.OutOfMemoryError:  # only a model on this computer's GPU: the manager is a ModelManager
             pass  # handled below, outside the except clause, so its traceback no longer holds GPU tensors
         finally:
             self._manager.release(model)
@@ -78,7 +85,7 @@ class AnswerWorker(QThread):
         finally:
             self._manager.release(model)
 
-    def _attempt(self, model: VoxtralModel) -> ChatTurn:
+    def _attempt(self, model: ChatModel) -> ChatTurn:
         if self._cancel.is_set():
             return ChatTurn("assistant", "", finish_reason="stopped")
         limit = model.max_audio_seconds

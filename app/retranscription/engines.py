@@ -3,6 +3,11 @@
 Two ways: the realtime model at a chosen (usually larger, more accurate) delay, fed through a stream so every token
 keeps its 80 ms time span; or Voxtral Mini 3B, in pieces of at most 30 minutes (its context holds about that much),
 whose text has no token times: each sentence gets a span in proportion to its length within its piece.
+
+Either model may run on this computer or on a vLLM server: the realtime one through any ``Engine`` (its
+``open_stream``: the local engine, or the server's WebSocket stream), Voxtral Mini 3B as a local ``VoxtralModel``
+(``with_voxtral``) or a ``ServerVoxtral`` (``with_server_voxtral``, through ``/v1/audio/transcriptions``; a cancel
+closes the request at once).
 """
 
 from __future__ import annotations
@@ -15,16 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.engine.base import Engine
+from app.engine.server.cancel import Cancel, Cancelled
+from app.engine.server.server_voxtral import ServerVoxtral
 from app.events import MODEL_RATE, CaptionEvent
-from model import RealtimeModel, VoxtralModel
+from model import VoxtralModel
 
 Progress = Callable[[float], None]  # fraction of this source's audio done, 0..1
 FEED_SECONDS = 8.0  # audio fed per step of the realtime stream: progress and cancel points
 PIECE_SECONDS = 30 * 60.0
-
-
-class Cancelled(Exception):
-    """The user cancelled; nothing is stored."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,11 @@ def _check(cancel: threading.Event) -> None:
         raise Cancelled
 
 
-def with_realtime(model: RealtimeModel, audio: np.ndarray, source_id: str, delay_ms: int, progress: Progress,
+def with_realtime(engine: Engine, audio: np.ndarray, source_id: str, delay_ms: int, progress: Progress,
                   cancel: threading.Event) -> list[CaptionEvent]:
-    """Token events of the whole audio (16 kHz mono), identical to the offline result, with their time spans."""
-    session = model.stream(delay_ms=delay_ms)
+    """Token events of the whole audio (16 kHz mono), with their time spans, from a stream of ``engine`` (locally
+    identical to the offline result)."""
+    session = engine.open_stream(delay_ms)
     events: list[CaptionEvent] = []
     step = int(FEED_SECONDS * MODEL_RATE)
 
@@ -95,19 +100,35 @@ def sentence_events(text: str, source_id: str, start_s: float, end_s: float, *, 
     return events
 
 
-def with_voxtral(model: VoxtralModel, audio: np.ndarray, source_id: str, language: str | None, progress: Progress,
-                 cancel: threading.Event) -> list[CaptionEvent]:
-    piece = int(min(PIECE_SECONDS, model.max_audio_seconds) * MODEL_RATE)
+def _in_pieces(transcribe: Callable[[np.ndarray], str], max_audio_s: float, audio: np.ndarray, source_id: str,
+               progress: Progress, cancel: threading.Event, why: str) -> list[CaptionEvent]:
+    """Sentence events of ``audio`` transcribed piece by piece (each piece as long as the model takes at once)."""
+    piece = int(min(PIECE_SECONDS, max_audio_s) * MODEL_RATE)
     if piece <= 0:
-        raise ValueError("This Voxtral checkpoint's context holds no audio; choose another model.")
+        raise ValueError(why)
     events: list[CaptionEvent] = []
     for i in range(0, audio.size, piece):
         _check(cancel)
         chunk = audio[i : i + piece]
-        text = model.transcribe(chunk, MODEL_RATE, language=language).text
-        events.extend(sentence_events(text, source_id, i / MODEL_RATE, (i + chunk.size) / MODEL_RATE,
+        events.extend(sentence_events(transcribe(chunk), source_id, i / MODEL_RATE, (i + chunk.size) / MODEL_RATE,
                                       continues=bool(events)))
         progress(min(1.0, (i + chunk.size) / audio.size))
     if events:
         events[-1] = dataclasses.replace(events[-1], final=True)
     return events
+
+
+def with_voxtral(model: VoxtralModel, audio: np.ndarray, source_id: str, language: str | None, progress: Progress,
+                 cancel: threading.Event) -> list[CaptionEvent]:
+    return _in_pieces(lambda chunk: model.transcribe(chunk, MODEL_RATE, language=language).text,
+                      model.max_audio_seconds, audio, source_id, progress, cancel,
+                      "This Voxtral checkpoint's context holds no audio; choose another model.")
+
+
+def with_server_voxtral(model: ServerVoxtral, audio: np.ndarray, source_id: str, language: str | None,
+                        progress: Progress, cancel: Cancel) -> list[CaptionEvent]:
+    """As ``with_voxtral``, each piece one request to the server; ``cancel`` closes the request under way."""
+    return _in_pieces(lambda chunk: model.transcribe(chunk, language=language, cancel=cancel),
+                      model.max_audio_seconds, audio, source_id, progress, cancel,
+                      f"The server's context for “{model.name}” holds no audio ({model.served.max_model_len} tokens); "
+                      "choose another model in Settings → Engine.")

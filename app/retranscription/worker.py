@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
+from app.engine.base import Engine
+from app.engine.server.address import ServerError
+from app.engine.server.cancel import Cancel
+from app.engine.server.server_voxtral import ServerVoxtral
 from app.library.index import Library
 from app.recording.session_folder import SessionError, member, read_audio, read_session
-from app.retranscription.engines import Cancelled, Method, with_realtime, with_voxtral
-from model import ModelError, RealtimeModel, VoxtralModel
+from app.retranscription.engines import Cancelled, Method, with_realtime, with_server_voxtral, with_voxtral
+from model import ModelError, VoxtralModel
+
+Progress = Callable[[float, str], None]
 
 
 class RetranscribeWorker(QThread):
     """Transcribes every source of one session with ``method``; exactly one of done/failed/cancelled ends a run.
 
-    ``realtime`` is the loaded realtime model (shared with live captions: each run has its own stream); ``voxtral``
-    loads Voxtral Mini 3B on this thread when needed (it may download, unless offline mode is on).
+    ``realtime`` is the engine of live captions (the local model, or a vLLM server's realtime model; each run has
+    its own stream). ``voxtral(progress)`` gives Voxtral Mini 3B on this thread when needed: a local model (loaded,
+    perhaps downloaded unless offline mode is on) or a ``ServerVoxtral``, whose requests a cancel closes at once.
     """
 
     progress = Signal(float, str)  # fraction of the whole job, what is being done
@@ -27,13 +33,14 @@ class RetranscribeWorker(QThread):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, library: Library, session_id: str, method: Method, *,
-                 realtime: RealtimeModel | None = None, voxtral: Callable[[], VoxtralModel] | None = None,
+    def __init__(self, library: Library, session_id: str, method: Method, *, realtime: Engine | None = None,
+                 voxtral: Callable[[Progress], VoxtralModel | ServerVoxtral] | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._library, self._session_id, self._method = library, session_id, method
         self._realtime, self._voxtral = realtime, voxtral
-        self._cancel = threading.Event()
+        self._cancel = Cancel()
+        self._meta: dict[str, object] = {}  # what the version's metadata adds about where it was made
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -43,7 +50,7 @@ class RetranscribeWorker(QThread):
             name = self._run()
         except Cancelled:
             self.cancelled.emit()
-        except (ModelError, OSError, ValueError, SessionError) as exc:
+        except (ModelError, OSError, ValueError, SessionError, ServerError) as exc:
             self.failed.emit(f"Transcribing again failed: {exc}")
         except Exception as exc:  # the thread's last stop: the GUI must hear about anything
             self.failed.emit(f"Transcribing again failed unexpectedly: {exc!r}")
@@ -68,7 +75,8 @@ class RetranscribeWorker(QThread):
             raise Cancelled
         events.sort(key=lambda e: e.start_s)  # sources interleaved by time, as they were heard
         name = self._method.version_name(datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
-        self._library.add_version(self._session_id, name, events, {**self._method.describe(), "complete": True})
+        self._library.add_version(self._session_id, name, events,
+                                  {**self._method.describe(), **self._meta, "complete": True})
         return name
 
     def _engine(self) -> Callable[[np.ndarray, str, Callable[[float], None]], list]:
@@ -76,10 +84,13 @@ class RetranscribeWorker(QThread):
         if method.kind == "realtime":
             if self._realtime is None:
                 raise ValueError("the realtime model is not loaded yet; set it up first (Tools → Model…)")
-            model = self._realtime
-            return lambda audio, sid, report: with_realtime(model, audio, sid, method.delay_ms, report, cancel)
+            engine = self._realtime
+            return lambda audio, sid, report: with_realtime(engine, audio, sid, method.delay_ms, report, cancel)
         if self._voxtral is None:
             raise ValueError("no Voxtral Mini 3B model is configured")
-        self.progress.emit(0.0, "Loading Voxtral Mini 3B…")
-        voxtral = self._voxtral()
+        voxtral = self._voxtral(lambda _fraction, text: self.progress.emit(0.0, text))
+        if isinstance(voxtral, ServerVoxtral):
+            self._meta = {"server_model": voxtral.name}
+            return lambda audio, sid, report: with_server_voxtral(voxtral, audio, sid, method.language, report,
+                                                                  cancel)
         return lambda audio, sid, report: with_voxtral(voxtral, audio, sid, method.language, report, cancel)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from app.chat.clips import ClipSource
 from app.chat.long_audio import answer_in_parts, plan_parts
 from app.chat.model import ChatTurn, Clip
+from app.engine.server.cancel import Cancel
 from app.library.index import Library
 from tests.app.library.sessions import event, make_session
 
@@ -141,7 +141,7 @@ def test_follow_up_asks_each_part_with_the_conversation_so_far(tiny_voxtral, tmp
 
 def test_stop_while_asking_a_part(tiny_voxtral, tmp_path) -> None:
     source, sid = meeting(tmp_path)
-    cancel = threading.Event()
+    cancel = Cancel()
     model = Asked(tiny_voxtral.model, on_delta=cancel.set)
     result = answer_in_parts(model, [ChatTurn("user", "Points?", (Clip(sid),))], source, max_audio_s=MAX_S,
                              max_new_tokens=50, cancel=cancel)

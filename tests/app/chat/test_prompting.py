@@ -164,3 +164,7 @@ def test_ready_made_questions_and_the_stated_limits() -> None:
     assert "8 languages: English, Spanish, French, Portuguese, Hindi, German, Dutch and Italian" in text
     assert "about 42 minutes of audio at once" in text and "split into parts" in text
     assert "about 40 minutes" in limits_text(None)
+    assert "Answers run on this computer" in text
+    served = limits_text(240.0, "http://gpu-box:8000")
+    assert "about 4 minutes of audio at once (the server's context" in served
+    assert "Answers come from the server at http://gpu-box:8000" in served and "this computer" not in served

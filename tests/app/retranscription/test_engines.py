@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 
+from app.engine.local import LocalEngine
 from app.events import MODEL_RATE
 from app.retranscription import engines
 from app.retranscription.engines import Cancelled, sentence_events, with_realtime, with_voxtral
@@ -22,7 +23,8 @@ def speech() -> np.ndarray:
 def test_realtime_events_equal_offline_tokens_with_their_times(tiny_realtime, speech) -> None:
     model = tiny_realtime.model
     seen: list[float] = []
-    events = with_realtime(model, np.concatenate([speech, speech]), "mic", 960, seen.append, threading.Event())
+    events = with_realtime(LocalEngine(model), np.concatenate([speech, speech]), "mic", 960, seen.append,
+                           threading.Event())
     offline = model.transcribe(np.concatenate([speech, speech]), MODEL_RATE, delay_ms=960)
     ids = [t for e in events for t in e.token_ids]
     assert ids[: len(offline.token_ids)] == offline.token_ids
@@ -39,7 +41,8 @@ def test_realtime_events_equal_offline_tokens_with_their_times(tiny_realtime, sp
 def test_realtime_can_be_cancelled_between_pieces(tiny_realtime, speech) -> None:
     cancel = threading.Event()
     with pytest.raises(Cancelled):
-        with_realtime(tiny_realtime.model, np.tile(speech, 4), "mic", 480, lambda f: cancel.set(), cancel)
+        with_realtime(LocalEngine(tiny_realtime.model), np.tile(speech, 4), "mic", 480, lambda f: cancel.set(),
+                      cancel)
 
 
 def test_sentences_share_their_piece_by_length() -> None:

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from app.engine.local import LocalEngine
 from app.events import AudioBlock, AudioSource, SourceKind
 from app.library.index import Library
 from app.recording.recorder import SessionRecorder
@@ -37,7 +38,8 @@ def session(tmp_path):
 def test_a_new_version_is_stored_beside_the_live_one(qtbot, tiny_realtime, session) -> None:
     library, session_id, folder = session
     live_before = (folder / "transcript.jsonl").read_bytes()
-    worker = RetranscribeWorker(library, session_id, Method("realtime", delay_ms=960), realtime=tiny_realtime.model)
+    worker = RetranscribeWorker(library, session_id, Method("realtime", delay_ms=960),
+                                realtime=LocalEngine(tiny_realtime.model))
     fractions: list[float] = []
     worker.progress.connect(lambda f, _text: fractions.append(f))
     with qtbot.waitSignal(worker.done, timeout=60000) as done:
@@ -50,7 +52,7 @@ def test_a_new_version_is_stored_beside_the_live_one(qtbot, tiny_realtime, sessi
     # Each source transcribed on its own, exactly as the engine does it for that audio.
     stored = read_transcript(folder, f"versions/{name}.jsonl")
     for source in read_session(folder).sources:
-        expected = with_realtime(tiny_realtime.model, read_audio(folder / source.audio), source.id, 960,
+        expected = with_realtime(LocalEngine(tiny_realtime.model), read_audio(folder / source.audio), source.id, 960,
                                  lambda f: None, threading.Event())
         assert [e for e in stored if e.source_id == source.id] == expected
     assert library.lines(session_id, name)
@@ -59,7 +61,7 @@ def test_a_new_version_is_stored_beside_the_live_one(qtbot, tiny_realtime, sessi
 
 def test_cancel_stores_nothing(qtbot, tiny_realtime, session) -> None:
     library, session_id, _ = session
-    worker = RetranscribeWorker(library, session_id, Method("realtime"), realtime=tiny_realtime.model)
+    worker = RetranscribeWorker(library, session_id, Method("realtime"), realtime=LocalEngine(tiny_realtime.model))
     worker.progress.connect(lambda *_: worker.cancel())
     with qtbot.waitSignal(worker.cancelled, timeout=60000):
         worker.start()

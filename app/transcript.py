@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from app.events import CaptionEvent
+from app.events import CaptionEvent, CaptionGap
 
 PAUSE_S = 1.5  # a gap this long between a source's events always starts a new line
 SENTENCE_PAUSE_S = 0.4  # after a sentence end, a shorter gap is enough
@@ -52,6 +52,11 @@ def format_timestamp(seconds: float) -> str:
     """``hh:mm:ss`` for a time in seconds (negative times show as 00:00:00)."""
     total = max(0, int(seconds))
     return f"{total // 3600:02d}:{total // 60 % 60:02d}:{total % 60:02d}"
+
+
+def gap_text(gap: CaptionGap) -> str:
+    """How a stretch without captions reads in a transcript: ``(no captions 00:02:13–00:02:41: server unreachable)``."""
+    return f"(no captions {format_timestamp(gap.start_s)}–{format_timestamp(gap.end_s)}: {gap.reason})"
 
 
 def line_prefix(line: TranscriptLine) -> str:
@@ -129,6 +134,14 @@ class LiveTranscript:
         if event.final:
             self._closed.add(event.source_id)
         return changes
+
+    def add_gap(self, gap: CaptionGap, label: str = "") -> list[LineChange]:
+        """A line of its own saying that a stretch of a source got no captions; its next text starts a new line."""
+        text = gap_text(gap)
+        line = TranscriptLine(len(self._lines), gap.source_id, label, gap.start_s, gap.end_s, text)
+        self._lines.append(line)
+        self._closed.add(gap.source_id)
+        return [LineChange(ChangeKind.APPENDED, line.index, text)]
 
     def clear(self) -> None:
         """Forget all lines."""

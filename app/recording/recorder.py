@@ -30,7 +30,7 @@ from typing import IO
 
 import numpy as np
 
-from app.events import MODEL_RATE, AudioBlock, AudioSource, CaptionEvent
+from app.events import MODEL_RATE, AudioBlock, AudioSource, CaptionEvent, CaptionGap
 from app.recording.privacy import open_private, private_dirs
 from app.recording.session_folder import (
     AUDIO_DIR,
@@ -42,6 +42,7 @@ from app.recording.session_folder import (
     audio_name,
     caption_line,
     fsync_dir,
+    gap_line,
     new_session_id,
     read_session,
     sessions_dir,
@@ -195,6 +196,14 @@ class SessionRecorder:
     def add_caption(self, event: CaptionEvent) -> None:
         """Queue a caption event for transcript.jsonl; any thread."""
         line = caption_line(event)
+        with self._cond:
+            if not self._stopped:
+                self._items.append((None, line))
+                self._cond.notify()
+
+    def add_gap(self, gap: CaptionGap) -> None:
+        """Queue a stretch without captions for transcript.jsonl (its audio is recorded all the same); any thread."""
+        line = gap_line(gap)
         with self._cond:
             if not self._stopped:
                 self._items.append((None, line))

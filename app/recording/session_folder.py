@@ -12,7 +12,8 @@ Layout (a contract: the recorder, recovery, the library and exporters all use it
                           "problem": str or null}
       audio/<n>-<slug>.wav   one per source (n counts from 1, slug from its name): 16 kHz mono PCM 16-bit WAV
       transcript.jsonl   one JSON object per line per CaptionEvent:
-                         {"source_id", "text", "token_ids", "start_s", "end_s", "final"}
+                         {"source_id", "text", "token_ids", "start_s", "end_s", "final"}; a stretch without
+                         captions (CaptionGap) is an empty one with "gap": reason
       recording.lock     present while a recorder writes the session; it holds an exclusive lock on it (flock, or
                          msvcrt.locking on Windows), so a session whose lock can be taken has no live writer
       versions/, corrections.json   what the library adds later (see ``app.library.folder``)
@@ -46,7 +47,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from app.events import CaptionEvent
+from app.events import CaptionEvent, CaptionGap
 from app.recording.privacy import FILE_MODE, open_private
 from app.settings import APP_NAME
 
@@ -293,6 +294,14 @@ def caption_line(event: CaptionEvent) -> str:
     """The transcript.jsonl line of ``event``, newline included."""
     record = {"source_id": event.source_id, "text": event.text, "token_ids": list(event.token_ids),
               "start_s": event.start_s, "end_s": event.end_s, "final": event.final}
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def gap_line(gap: CaptionGap) -> str:
+    """The transcript.jsonl line of a stretch without captions, newline included: an empty caption (which is what
+    older readers take it for) with a ``gap`` key holding the reason."""
+    record = {"source_id": gap.source_id, "text": "", "token_ids": [], "start_s": gap.start_s, "end_s": gap.end_s,
+              "final": False, "gap": gap.reason}
     return json.dumps(record, ensure_ascii=False) + "\n"
 
 

@@ -18,8 +18,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.events import CaptionEvent
-from app.transcript import ChangeKind, LiveTranscript, format_timestamp, line_prefix, match_spans, utf16_length
+from app.events import CaptionEvent, CaptionGap
+from app.transcript import (
+    ChangeKind,
+    LineChange,
+    LiveTranscript,
+    format_timestamp,
+    line_prefix,
+    match_spans,
+    utf16_length,
+)
 
 # Dark text on light marks: readable (well over 4.5:1) whatever the palette.
 MATCH_COLORS = (QColor("#fff29e"), QColor("#000000"))
@@ -105,7 +113,13 @@ class TranscriptView(QWidget):
 
     def add_caption(self, event: CaptionEvent, label: str = "") -> None:
         """Add an event's text to the transcript and the view (only the newest line is touched)."""
-        changes = self._transcript.add(event, label)
+        self._show(self._transcript.add(event, label))
+
+    def add_gap(self, gap: CaptionGap, label: str = "") -> None:
+        """Show that a stretch got no captions (e.g. the caption server was unreachable)."""
+        self._show(self._transcript.add_gap(gap, label))
+
+    def _show(self, changes: list[LineChange]) -> None:
         if not changes:
             return
         cursor = QTextCursor(self.text.document())

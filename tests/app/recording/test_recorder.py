@@ -197,3 +197,16 @@ def test_memory_does_not_grow_with_the_length_of_the_session(tmp_path: Path) -> 
     info = recorder.close()
     assert info.duration_s == 600.0 and not recorder.failed
     assert peak - baseline < 1_000_000  # ten minutes of audio are 19 MB as int16
+
+
+def test_a_stretch_without_captions_is_kept_in_the_transcript(tmp_path: Path) -> None:
+    from app.events import CaptionGap
+
+    recorder = SessionRecorder.start(tmp_path, [MIC])
+    recorder.add_caption(CaptionEvent("mic", " before", (3,), 0.0, 0.08))
+    recorder.add_gap(CaptionGap("mic", 0.08, 12.0, "server unreachable"))
+    recorder.close()
+    rows = [json.loads(line) for line in (recorder.folder / "transcript.jsonl").read_text().splitlines()]
+    assert rows[1]["gap"] == "server unreachable" and (rows[1]["start_s"], rows[1]["end_s"]) == (0.08, 12.0)
+    # Readers that know nothing of gaps take it for an empty caption.
+    assert [e.text for e in read_transcript(recorder.folder)] == [" before", ""]

@@ -160,3 +160,15 @@ def test_text_with_timestamps():
     assert t.text_with_timestamps() == "[00:01:02] You: Hello\n[01:02:05] Others: Hi\n[01:02:10] no label"
     assert line_prefix(t.lines[0]) == "[00:01:02] You: "
     assert LiveTranscript().text_with_timestamps() == ""
+
+
+def test_a_stretch_without_captions_is_a_line_of_its_own() -> None:
+    from app.events import CaptionGap
+    from app.transcript import LiveTranscript
+
+    transcript = LiveTranscript()
+    transcript.add(CaptionEvent("mic", " Hello", (1,), 0.0, 0.5))
+    transcript.add_gap(CaptionGap("mic", 61.0, 89.5, "server unreachable"))
+    transcript.add(CaptionEvent("mic", " again", (2,), 89.6, 90.0))
+    assert [line.text for line in transcript.lines] == [
+        "Hello", "(no captions 00:01:01–00:01:29: server unreachable)", "again"]

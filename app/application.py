@@ -16,10 +16,17 @@ from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLabel, QSplit
 from app.captions.overlay import CaptionOverlay
 from app.capture.devices import list_sources
 from app.capture.errors import CaptureError
+from app.chat.backend import ChatModels
 from app.chat.controller import ChatController
 from app.chat.model_manager import ModelManager
+from app.chat.server_models import ServerChatModels
+from app.engine.base import Engine
 from app.engine.local import LocalEngine
-from app.events import AudioSource, CaptionEvent, LevelReading, Notice, Severity, SourceKind, WorkerStatus
+from app.engine.server.address import ServerAddress, ServerError, parse_address
+from app.engine.server.api_key import ApiKeyStore
+from app.engine.server.connection_test import unencrypted_warning
+from app.engine.server.live_stream import ServerEngine
+from app.events import AudioSource, CaptionEvent, CaptionGap, LevelReading, Notice, Severity, SourceKind, WorkerStatus
 from app.library.index import Library, LibraryError
 from app.library.playback import PlaybackError, Player
 from app.library_actions import LibraryActions
@@ -30,7 +37,7 @@ from app.recording.recorder import RecordingError, SessionRecorder
 from app.recording.recovery import recover_sessions
 from app.recording.session_folder import default_data_dir
 from app.recording.storage import storage_problem
-from app.settings import Settings, SettingsStore
+from app.settings import LOCAL, SERVER, Settings, SettingsStore
 from app.setup.device_info import SpeedReport
 from app.setup.loader import ModelLoader
 from app.status_text import is_behind, short_model_name, status_line
@@ -50,6 +57,8 @@ class Captionist(QObject):
                  measure_seconds: float | None = 2.0, data_dir: Path | None = None) -> None:
         super().__init__()
         self.store = store
+        self.api_keys = ApiKeyStore(store.path.parent)  # the server's key: a private file beside the settings
+        self._key_changed = False  # the settings dialog just changed the key (the server engine reconnects)
         self.data_dir = data_dir if data_dir is not None else default_data_dir()
         self.recorder: SessionRecorder | None = None
         self.settings, problems = store.load()
@@ -86,6 +95,7 @@ class Captionist(QObject):
         w.sources.addFileRequested.connect(self._choose_file)
         self.overlay.placementChanged.connect(self._placement_changed)
         self.live.caption.connect(self._caption)
+        self.live.gap.connect(self._gap)
         self.live.status.connect(self._status)
         self.live.notice.connect(w.show_notice)
         self.live.level.connect(self._level)
@@ -125,7 +135,8 @@ class Captionist(QObject):
         if self.library.problem:
             w.show_notice(Notice(Severity.WARNING, self.library.problem))
         self.library_view = LibraryView(self.library, self.player)
-        self.chat = ChatController(self.library, self.models, parent=self)
+        backend = self._chat_models()
+        self.chat = ChatController(self.library, backend, parent=self)
         self.chat_panel = ChatPanel(self.chat, self.library, self._play)
         self.chat_panel.set_selection_source(self.library_view.transcript.selected_range)
         self.library_view.sessions.sessionSelected.connect(self.chat_panel.set_session)
@@ -134,8 +145,8 @@ class Captionist(QObject):
         tab.addWidget(self.chat_panel)
         tab.setStretchFactor(0, 3)
         tab.setStretchFactor(1, 2)
-        self.library_actions = LibraryActions(self.library, self.library_view, realtime=lambda: self._model,
-                                              models=self.models, notify=w.show_notice, parent=w)
+        self.library_actions = LibraryActions(self.library, self.library_view, realtime=lambda: self.live.engine,
+                                              models=backend, notify=w.show_notice, parent=w)
         self.library_view.refresh()
         if self.library_view.sessions.current_id():
             self.chat_panel.set_session(self.library_view.sessions.current_id())
@@ -198,10 +209,55 @@ class Captionist(QObject):
     # -- start-up ---------------------------------------------------------------------------------------------------
     def show(self) -> None:
         self.window.show()
-        if self.settings.model.source:
+        if self.settings.engine.kind == SERVER:
+            self.connect_server()
+        elif self.settings.model.source:
             self.load_model()
         else:
             self.open_model_setup()
+
+    def server_address(self) -> ServerAddress:
+        """The configured vLLM server (with its saved key); ServerError when the address is unusable."""
+        return parse_address(self.settings.engine.server_url, self.api_keys.load())
+
+    def connect_server(self) -> bool:
+        """Caption through the configured vLLM server from the next start on; False (and a notice) when it cannot
+        be used as configured. Nothing is sent until captions start."""
+        engine = self.settings.engine
+        try:
+            address = self.server_address()
+        except ServerError as exc:
+            self.window.show_notice(Notice(Severity.ERROR, f"{exc} Live captions need it."))
+            return False
+        if not engine.realtime_model:
+            self.window.show_notice(Notice(Severity.ERROR, "No model for live captions is chosen for the server: "
+                                                           "choose one in Settings → Engine (Test connection lists "
+                                                           "them)."))
+            return False
+        self._warn_unencrypted(address)
+        self._use_engine(ServerEngine(address, engine.realtime_model), engine.realtime_model)
+        return True
+
+    def _warn_unencrypted(self, address: ServerAddress) -> None:
+        """Say once per address that audio will travel unencrypted (http:// to another computer)."""
+        warning = unencrypted_warning(address)
+        if warning is None or address.base_url in self.settings.engine.warned_unencrypted:
+            return
+        self.window.show_notice(Notice(Severity.WARNING, warning))
+        warned = (*self.settings.engine.warned_unencrypted, address.base_url)
+        self._update(engine=dataclasses.replace(self.settings.engine, warned_unencrypted=warned))
+
+    def _chat_models(self) -> ChatModels:
+        """Where questions are answered: the server's Voxtral Mini 3B when one is chosen, else this computer."""
+        engine = self.settings.engine
+        if engine.kind == SERVER and engine.chat_model:
+            try:
+                address = parse_address(engine.chat_server_url or engine.server_url, self.api_keys.load())
+                self._warn_unencrypted(address)
+                return ServerChatModels(address, engine.chat_model)
+            except ServerError:
+                pass  # connect_server says what is wrong with the address
+        return self.models
 
     def load_model(self) -> None:
         """Load the configured model in the background; the status bar says what is happening."""
@@ -228,11 +284,13 @@ class Captionist(QObject):
         self._model = model
         if model.device.type == "cuda":  # live captions first: the chat model makes room and stays off this memory
             self.models.reserve_live(torch.cuda.memory_allocated(model.device))
-        engine = LocalEngine(model)
+        self._use_engine(LocalEngine(model), short_model_name(self.settings.model.source))
+
+    def _use_engine(self, engine: Engine, name: str) -> None:
         self.live.set_engine(engine)
-        if self.live.running:  # a new model while captions run: a new session (and recording) on it
+        if self.live.running:  # a new engine while captions run: a new session (and recording) on it
             self.live.stop(then=self.start_captions)
-        self.window.model_label.setText(f"{short_model_name(self.settings.model.source)} on {engine.device_name}")
+        self.window.model_label.setText(f"{name} on {engine.device_name}")
         if self._start_when_loaded:
             self._start_when_loaded = False
             self.start_captions()
@@ -258,6 +316,10 @@ class Captionist(QObject):
     def start_captions(self) -> None:
         sources = self.window.sources.selected()
         if self.live.engine is None:
+            if self.settings.engine.kind == SERVER:
+                if self.connect_server():
+                    self.start_captions()
+                return
             self._start_when_loaded = True
             self.window.show_notice(Notice(Severity.INFO, "Captions start as soon as the model is loaded."))
             if self._loader is None and self.settings.model.source:
@@ -306,8 +368,14 @@ class Captionist(QObject):
         self.overlay.add_caption(event, label)
         self.window.transcript.add_caption(event, label)
 
+    def _gap(self, gap: CaptionGap) -> None:
+        if self.recorder is not None:
+            self.recorder.add_gap(gap)
+        self.window.transcript.add_gap(gap, self._label(gap.source_id))
+
     def _status(self, status: WorkerStatus) -> None:
-        name = short_model_name(self.settings.model.source)
+        engine = self.settings.engine
+        name = engine.realtime_model if engine.kind == SERVER else short_model_name(self.settings.model.source)
         self.window.live_label.setText(status_line(status, name, self._label(status.source_id)))
         self.overlay.set_lag(status.lag_s if is_behind(status) else None)
 
@@ -356,12 +424,24 @@ class Captionist(QObject):
         self._update(overlay=dataclasses.replace(self.settings.overlay, placements=placements))
 
     # -- dialogs ----------------------------------------------------------------------------------------------------
-    def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, [*self._available, *self._file_sources], self.window)
+    def open_settings(self, *, engine_page: bool = False) -> None:
+        dialog = SettingsDialog(self.settings, [*self._available, *self._file_sources], self.window,
+                                api_key=self.api_keys.load())
         dialog.modelSetupRequested.connect(self.open_model_setup)
+        if engine_page:
+            dialog.tabs.setCurrentWidget(dialog.engine_page)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
+        key = dialog.result_api_key()
+        self._key_changed = key != self.api_keys.load()
+        if self._key_changed:
+            try:
+                self.api_keys.save(key)
+            except OSError as exc:
+                self.window.show_notice(Notice(Severity.ERROR, f"The API key could not be saved to "
+                                                               f"{self.api_keys.path}: {exc.strerror or exc}."))
         self.apply_settings(dialog.result_settings())
+        self._key_changed = False
 
     def apply_settings(self, new: Settings) -> None:
         old = self.settings
@@ -376,18 +456,34 @@ class Captionist(QObject):
         if new.model.offline_source != old.model.offline_source:
             self.models.set_source(new.model.offline_source)
         self.models.set_offline(new.model.offline)  # offline mode covers the chat model too, from its next load
-        if (new.model.source, new.model.device, new.model.offline) != (old.model.source, old.model.device,
-                                                                        old.model.offline):
+        if self.chat is not None and self.library_actions is not None and not self.chat.busy:
+            backend = self._chat_models()
+            self.chat.manager = backend
+            self.library_actions.set_models(backend)
+        if new.engine.kind == SERVER:
+            if new.engine != old.engine or old.engine.kind != SERVER or self._key_changed:
+                self.live.stop()
+                self.live.set_engine(None)
+                self.connect_server()
+        elif old.engine.kind == SERVER or (new.model.source, new.model.device, new.model.offline) != (
+                old.model.source, old.model.device, old.model.offline):
             self.live.stop()
             self.live.set_engine(None)
-            self.load_model()
+            if new.model.source:
+                self.load_model()
 
     def open_model_setup(self) -> None:
         dialog = ModelSetupDialog(self.settings.model, self.window, measure_seconds=self._measure_seconds)
-        if dialog.exec() != QDialog.DialogCode.Accepted or dialog.loaded_model() is None:
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        if dialog.use_server():
+            self.open_settings(engine_page=True)
+            return
+        if dialog.loaded_model() is None:
             return
         self._update(model=dataclasses.replace(self.settings.model, source=dialog.chosen_source(),
-                                               offline=dialog.offline()))
+                                               offline=dialog.offline()),
+                     engine=dataclasses.replace(self.settings.engine, kind=LOCAL))  # the model loaded here
         self.models.set_offline(dialog.offline())
         self._model_loaded(dialog.loaded_model())
 

@@ -60,12 +60,31 @@ class OverlaySettings:
     placements: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)  # screen name -> x, y, w, h
 
 
+LOCAL, SERVER = "local", "server"  # EngineSettings.kind
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Where speech is recognised: on this computer (the model settings apply) or by a vLLM server.
+
+    The server's API key is not kept here but in a file of its own beside this one (``app.engine.server.api_key``).
+    """
+
+    kind: str = LOCAL  # LOCAL or SERVER
+    server_url: str = ""  # http(s)://host:port as the user typed it
+    realtime_model: str = ""  # the server's name for Voxtral Mini 4B Realtime (live captions)
+    chat_model: str = ""  # the server's name for Voxtral Mini 3B (questions, transcribing again); "" = none
+    chat_server_url: str = ""  # where that one is served when not at server_url (vLLM serves one model a process)
+    warned_unencrypted: tuple[str, ...] = ()  # server addresses the user was told audio goes to unencrypted
+
+
 @dataclass(frozen=True)
 class Settings:
     audio: AudioSettings = field(default_factory=AudioSettings)
     captions: CaptionStyle = field(default_factory=CaptionStyle)
     model: ModelSettings = field(default_factory=ModelSettings)
     overlay: OverlaySettings = field(default_factory=OverlaySettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
     def problems(self) -> list[str]:
         out = list(self.captions.problems())
@@ -143,6 +162,29 @@ def _source_ids(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
         raise Invalid(f"it must be a list of at most {MAX_SOURCES} source ids (texts)") from None
 
 
+def _choice(*allowed: str) -> Check:
+    def check(value: Any, where: str, problems: list[str]) -> str:
+        if value not in allowed:
+            raise Invalid(f"it must be one of {', '.join(json.dumps(a) for a in allowed)}")
+        return value
+
+    return check
+
+
+def _texts(count: int, limit: int) -> Check:
+    text = _text(limit)
+
+    def check(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+        try:
+            if not isinstance(value, list) or len(value) > count:
+                raise Invalid
+            return tuple(text(v, where, problems) for v in value)
+        except Invalid:
+            raise Invalid(f"it must be a list of at most {count} texts") from None
+
+    return check
+
+
 def _entries(key: Check, entry: Check, what: str) -> Check:
     """A JSON object of ``key`` -> ``entry``; an entry that does not fit is dropped alone."""
 
@@ -195,6 +237,14 @@ _CHECKS: dict[str, dict[str, Check]] = {  # section -> field -> check; every fie
     "overlay": {
         "click_through": _flag,
         "placements": _entries(_text(MAX_NAME_CHARS), _rect, "screen placements"),
+    },
+    "engine": {
+        "kind": _choice(LOCAL, SERVER),
+        "server_url": _text(MAX_PATH_CHARS),
+        "realtime_model": _text(MAX_PATH_CHARS),
+        "chat_model": _text(MAX_PATH_CHARS),
+        "chat_server_url": _text(MAX_PATH_CHARS),
+        "warned_unencrypted": _texts(MAX_ENTRIES, MAX_PATH_CHARS),
     },
 }
 

@@ -41,9 +41,11 @@ READY = "The model is loaded and ready."
 
 
 class ModelSetupDialog(QDialog):
-    """Choose "download from Hugging Face" (repo id) or "a folder on this computer", then download and load it.
+    """Choose "download from Hugging Face" (repo id) or "a folder on this computer", then download and load it; or
+    "a vLLM server", which hands over to Settings → Engine.
 
-    Accepted once a model is loaded (``loaded_model()``); ``chosen_source()`` and ``offline()`` are what to save.
+    Accepted once a model is loaded (``loaded_model()``; ``chosen_source()`` and ``offline()`` are what to save), or
+    when the server was chosen (``use_server()``).
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class ModelSetupDialog(QDialog):
         self._stage = ""
         self._model: RealtimeModel | None = None
         self._source = ""
+        self._use_server = False
         self.setWindowTitle("Speech model")
 
         self._hub_choice = QRadioButton("Download from &Hugging Face")
@@ -75,6 +78,9 @@ class ModelSetupDialog(QDialog):
         self._path.setPlaceholderText("A folder with consolidated.safetensors, params.json and tekken.json")
         self._path_label = QLabel("Folder &path:")
         self._browse = QPushButton("&Browse…")
+        self._server_choice = QRadioButton("Use a v&LLM server (for computers without a big GPU)")
+        self._server_note = QLabel("A server on your network runs the models; its address is set in Settings → "
+                                   "Engine. Recordings stay on this computer.")
         self._offline = QCheckBox("&Offline mode: never contact the hub, use only what is on this computer")
         self._device_line = QLabel(describe_device(self._device).summary())
         self._measured = QLabel()
@@ -90,7 +96,7 @@ class ModelSetupDialog(QDialog):
 
         self._repo_label.setBuddy(self._repo)
         self._path_label.setBuddy(self._path)
-        for label in (self._size, self._device_line, self._measured, self._status, self._error):
+        for label in (self._size, self._server_note, self._device_line, self._measured, self._status, self._error):
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._name_controls()
@@ -105,6 +111,7 @@ class ModelSetupDialog(QDialog):
         self._offline.setChecked(settings.offline)
 
         self._hub_choice.toggled.connect(self._update_controls)
+        self._server_choice.toggled.connect(self._update_controls)
         self._repo.textChanged.connect(self._note_cached)
         self._browse.clicked.connect(self._choose_folder)
         self._start.clicked.connect(self._begin)
@@ -128,6 +135,10 @@ class ModelSetupDialog(QDialog):
     def loaded_model(self) -> RealtimeModel | None:
         return self._model
 
+    def use_server(self) -> bool:
+        """The user chose a vLLM server: the caller opens Settings → Engine."""
+        return self._use_server
+
     def done(self, result: int) -> None:
         # A running thread must not outlive the dialog that owns it. A download stops within a network chunk;
         # loading cannot be interrupted, so closing waits for it.
@@ -144,6 +155,8 @@ class ModelSetupDialog(QDialog):
             self._repo: ("Repository id", "The Hugging Face repository to download, as owner/name"),
             self._size: ("Download size", ""),
             self._folder_choice: ("Use a folder on this computer", "Load a model already saved in a folder"),
+            self._server_choice: ("Use a vLLM server", "Recognise speech on a vLLM server instead of this computer"),
+            self._server_note: ("About the server", ""),
             self._path: ("Model folder", "The folder that holds the model's files"),
             self._browse: ("Browse for the model folder", ""),
             self._offline: ("Offline mode", "Never contact the hub; use only what is on this computer"),
@@ -171,6 +184,8 @@ class ModelSetupDialog(QDialog):
         grid.addWidget(self._path_label, 4, 0)
         grid.addWidget(self._path, 4, 1)
         grid.addWidget(self._browse, 4, 2)
+        grid.addWidget(self._server_choice, 5, 0, 1, 3)
+        grid.addWidget(self._server_note, 6, 1, 1, 2)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         for button in (self._start, self._cancel, self._close):
@@ -183,7 +198,8 @@ class ModelSetupDialog(QDialog):
 
     def _set_tab_order(self) -> None:
         order = [
-            self._hub_choice, self._repo, self._folder_choice, self._path, self._browse, self._offline,
+            self._hub_choice, self._repo, self._folder_choice, self._path, self._browse, self._server_choice,
+            self._offline,
             self._start, self._cancel, self._close,
         ]
         for first, second in pairwise(order):
@@ -193,14 +209,15 @@ class ModelSetupDialog(QDialog):
 
     def _update_controls(self) -> None:
         running = self._running
-        hub = self._hub_choice.isChecked()
+        hub, server = self._hub_choice.isChecked(), self._server_choice.isChecked()
         for widget in (self._repo_label, self._repo):
             widget.setEnabled(hub and not running)
         for widget in (self._path_label, self._path, self._browse):
-            widget.setEnabled(not hub and not running)
-        for widget in (self._hub_choice, self._folder_choice, self._offline):
+            widget.setEnabled(not hub and not server and not running)
+        for widget in (self._hub_choice, self._folder_choice, self._server_choice):
             widget.setEnabled(not running)
-        self._start.setText("&Download" if hub else "&Use folder")
+        self._offline.setEnabled(not running and not server)
+        self._start.setText("&Download" if hub else "Set up the &server…" if server else "&Use folder")
         self._start.setEnabled(not running)
         self._cancel.setEnabled(running)
 
@@ -223,6 +240,10 @@ class ModelSetupDialog(QDialog):
 
     def _begin(self) -> None:
         self._show_error("")
+        if self._server_choice.isChecked():
+            self._use_server = True
+            self.accept()
+            return
         if self._hub_choice.isChecked():
             source = self._repo.text().strip()
             if not looks_like_repo_id(source):

@@ -35,9 +35,11 @@ from app.settings import (
     Settings,
 )
 from app.ui.caption_settings_page import CaptionsPage
+from app.ui.engine_settings_page import EnginePage, Tester
 from app.ui.form_helpers import add_row, note, spin
 
-DELAY_NOTE = "Lower = faster captions, higher = more accurate; 480 ms recommended."
+DELAY_NOTE = ("Lower = faster captions, higher = more accurate; 480 ms recommended. With a vLLM server (the Engine "
+              "page) the server fixes the delay.")
 ERROR_STYLE = "QLabel { background: #fde7e9; color: #7a1010; border: 1px solid #7a1010; padding: 6px; }"
 
 
@@ -203,18 +205,23 @@ class SettingsDialog(QDialog):
         parent: QWidget | None = None,
         *,
         cuda_devices: list[str] | None = None,
+        api_key: str | None = None,
+        tester: Tester | None = None,
     ) -> None:
-        """``cuda_devices``: the CUDA device names to offer; asked of torch when None."""
+        """``cuda_devices``: the CUDA device names to offer; asked of torch when None. ``api_key``: the server's
+        saved key (kept apart from the settings); ``tester``: how *Test connection* asks a server."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self._settings = settings
         self.audio_page = _AudioPage(settings.audio, sources)
         self.captions_page = CaptionsPage(settings.captions)
         self.model_page = _ModelPage(settings.model, cuda_device_names() if cuda_devices is None else cuda_devices)
+        self.engine_page = EnginePage(settings.engine, api_key, **({"tester": tester} if tester else {}))
         self.tabs = QTabWidget()
         self.tabs.addTab(self.audio_page, "&Audio")
         self.tabs.addTab(self.captions_page, "Ca&ptions")
         self.tabs.addTab(self.model_page, "&Model")
+        self.tabs.addTab(self.engine_page, "&Engine")
         self.problems_label = note("")
         self.problems_label.setStyleSheet(ERROR_STYLE)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -226,8 +233,9 @@ class SettingsDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self.model_page.setup_requested.connect(self.modelSetupRequested)
-        for page in (self.audio_page, self.captions_page, self.model_page):
+        for page in (self.audio_page, self.captions_page, self.model_page, self.engine_page):
             page.changed.connect(self._validate)
+        self.finished.connect(self.engine_page.wait)
         self._validate()
 
     def ok_button(self) -> QPushButton:
@@ -240,14 +248,19 @@ class SettingsDialog(QDialog):
             audio=self.audio_page.value(),
             captions=self.captions_page.value(),
             model=self.model_page.value(),
+            engine=self.engine_page.value(),
         )
+
+    def result_api_key(self) -> str | None:
+        """The server's API key as edited (saved apart from the settings)."""
+        return self.engine_page.api_key()
 
     def set_model_source(self, source: str) -> None:
         """Fill in the model source, e.g. with what the model setup dialog chose."""
         self.model_page.source_edit.setText(source)
 
     def _validate(self) -> None:
-        problems = self.result_settings().problems()
+        problems = self.result_settings().problems() + self.engine_page.problems()
         self.problems_label.setText("Please fix: " + "; ".join(problems) if problems else "")
         self.problems_label.setVisible(bool(problems))
         self.ok_button().setEnabled(not problems)

@@ -168,12 +168,25 @@ def test_device_line_and_accessibility(qtbot: QtBot, cache: Path) -> None:
 
     # Tab walks the controls in reading order.
     order, widget = [], _find(dialog, QRadioButton, "Download from Hugging Face")
-    for _ in range(9):
+    for _ in range(10):
         order.append(widget.accessibleName())
         widget = widget.nextInFocusChain()
         while widget.focusPolicy() == Qt.FocusPolicy.NoFocus or isinstance(widget, QLabel):
             widget = widget.nextInFocusChain()
     assert order == [
         "Download from Hugging Face", "Repository id", "Use a folder on this computer", "Model folder",
-        "Browse for the model folder", "Offline mode", "Start", "Cancel download", "Close",
+        "Browse for the model folder", "Use a vLLM server", "Offline mode", "Start", "Cancel download", "Close",
     ]
+
+
+def test_a_vllm_server_is_the_third_way_in(qtbot: QtBot, tmp_path: Path) -> None:
+    dialog = _dialog(qtbot, tmp_path / "cache")
+    server = _find(dialog, QRadioButton, "Use a vLLM server")
+    start = _button(dialog, "Start")
+    server.setChecked(True)
+    assert start.text() == "Set up the &server…"
+    assert not _find(dialog, QCheckBox, "Offline mode").isEnabled()  # nothing is downloaded either way
+    assert not _find(dialog, QLineEdit, "Repository id").isEnabled()
+    qtbot.mouseClick(start, Qt.MouseButton.LeftButton)
+    assert dialog.result() == dialog.DialogCode.Accepted and dialog.use_server()
+    assert dialog.loaded_model() is None

@@ -14,11 +14,14 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from app.events import CaptionEvent
     from model.audio_file import AudioFile
 
@@ -209,10 +212,10 @@ def output_paths(files: list[str], output: str | None, fmt: str) -> list[Path | 
             for f, stem in zip(files, stems, strict=True)]
 
 
-def realtime_events(model: Any, audio: AudioFile, *, delay_ms: int, source_id: str,
+def realtime_events(session: Any, audio: AudioFile, *, source_id: str,
                     progress: ProgressBar | None = None) -> list[CaptionEvent]:
     """Caption events (one per 80 ms token with text, with its audio span) for a whole file fed through a live
-    stream, block by block as it is read.
+    stream ``session`` (the local model's, or a server's), block by block as it is read.
 
     A stream gives the same tokens as offline transcription and also their times. Steps without text (control
     tokens) add nothing to a transcript and are not kept, except the first event, which names the source: what is
@@ -220,7 +223,6 @@ def realtime_events(model: Any, audio: AudioFile, *, delay_ms: int, source_id: s
     """
     from app.events import CaptionEvent
 
-    session = model.stream(delay_ms=delay_ms)
     events: list[CaptionEvent] = []
 
     def keep(tokens: list) -> None:
@@ -240,21 +242,20 @@ def realtime_events(model: Any, audio: AudioFile, *, delay_ms: int, source_id: s
     return events
 
 
-def voxtral_events(model: Any, audio: AudioFile, *, language: str | None, source_id: str,
-                   progress: ProgressBar | None = None) -> list[CaptionEvent]:
-    """Caption events for a whole file transcribed by Voxtral in parts read one at a time (``audio`` is opened at
-    the model's rate): one per sentence, without token ids, each given a share of its part's time span in
-    proportion to its length (Voxtral gives no times)."""
+def voxtral_events(transcribe: Callable[[np.ndarray, int], str], audio: AudioFile, *, piece_s: float,
+                   source_id: str, progress: ProgressBar | None = None) -> list[CaptionEvent]:
+    """Caption events for a whole file transcribed by Voxtral (here or on a server) in parts of ``piece_s`` read one
+    at a time (``audio`` is opened at the model's rate; ``transcribe(part, max_new_tokens)`` gives a part's text):
+    one per sentence, without token ids, each given a share of its part's time span in proportion to its length
+    (Voxtral gives no times)."""
     from app.events import CaptionEvent
 
     rate = audio.rate
-    piece = int(min(VOXTRAL_PIECE_S, max(model.max_audio_seconds, model.config.chunk_seconds)) * rate)
     events: list[CaptionEvent] = []
     done = 0
-    for part in audio.blocks(piece):
+    for part in audio.blocks(int(piece_s * rate)):
         seconds = part.size / rate
-        limit = int(seconds * VOXTRAL_TOKENS_PER_S) + 64
-        text = model.transcribe(part, rate, language=language, max_new_tokens=limit).text.strip()
+        text = transcribe(part, int(seconds * VOXTRAL_TOKENS_PER_S) + 64).strip()
         if text and events:
             text = " " + text
         start, offset = done / rate, 0
@@ -270,8 +271,18 @@ def voxtral_events(model: Any, audio: AudioFile, *, language: str | None, source
     return events
 
 
-def _open_model(args: argparse.Namespace) -> tuple[str, Any]:
-    """The model's kind and the loaded model; raises UsageError for options the kind does not take."""
+def voxtral_piece_s(max_audio_seconds: float, chunk_seconds: float) -> float:
+    """How much of a long file one Voxtral request takes."""
+    return min(VOXTRAL_PIECE_S, max(max_audio_seconds, chunk_seconds))
+
+
+# Transcribes one opened file to caption events: (audio, source id, progress bar) -> events.
+FileTranscriber = Callable[["AudioFile", str, "ProgressBar"], "list[CaptionEvent]"]
+
+
+def _open_model(args: argparse.Namespace) -> tuple[int | None, FileTranscriber]:
+    """The rate files are read at (None: their own) and how they are transcribed, by the model ``--model`` names;
+    raises UsageError for options its kind does not take."""
     from app.model_kind import REALTIME, model_kind
     from model import load_realtime, load_voxtral
     from model.loading import resolve_source
@@ -284,8 +295,19 @@ def _open_model(args: argparse.Namespace) -> tuple[str, Any]:
     if kind != REALTIME and args.delay_ms is not None:
         raise UsageError("--delay-ms is for the realtime model; Voxtral Mini 3B transcribes whole files and has no "
                          "delay. Leave --delay-ms out.")
-    load = load_realtime if kind == REALTIME else load_voxtral
-    return kind, load(folder, device=args.device)
+    if kind == REALTIME:
+        realtime = load_realtime(folder, device=args.device)
+        delay = DEFAULT_DELAY_MS if args.delay_ms is None else args.delay_ms
+        return None, lambda audio, name, progress: realtime_events(
+            realtime.stream(delay_ms=delay), audio, source_id=name, progress=progress)
+    voxtral = load_voxtral(folder, device=args.device)
+    rate, piece_s = voxtral.sample_rate, voxtral_piece_s(voxtral.max_audio_seconds, voxtral.config.chunk_seconds)
+
+    def transcribe(part: np.ndarray, limit: int) -> str:
+        return voxtral.transcribe(part, rate, language=args.language, max_new_tokens=limit).text
+
+    return rate, lambda audio, name, progress: voxtral_events(transcribe, audio, piece_s=piece_s, source_id=name,
+                                                              progress=progress)
 
 
 def _emit(text: str, path: Path | None, name: str, several: bool) -> None:
@@ -301,8 +323,8 @@ def _emit(text: str, path: Path | None, name: str, several: bool) -> None:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
+    from app.engine.server.address import ServerError
     from app.export import export
-    from app.model_kind import REALTIME
     from model import AudioInputError, ConversationError, ModelError
 
     status = EXIT_OK
@@ -317,25 +339,29 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if not jobs:
         return status
     try:
-        kind, model = _open_model(args)
+        if args.server:
+            from app.cli_server import open_server
+
+            rate, transcribe = open_server(args)
+        else:
+            rate, transcribe = _open_model(args)
     except (ModelError, OSError) as exc:
         print(f"captionist: cannot load the model: {exc}", file=sys.stderr)
+        return EXIT_MODEL
+    except ServerError as exc:
+        print(f"captionist: cannot use the server: {exc}", file=sys.stderr)
         return EXIT_MODEL
     for path, out in jobs:
         name = Path(path).name
         try:
-            audio = _open_audio(path, None if kind == REALTIME else model.sample_rate)
+            audio = _open_audio(path, rate)
         except AudioInputError as exc:  # the other files are still transcribed
             print(f"captionist: {exc}", file=sys.stderr)
             status = EXIT_INPUT
             continue
         progress = ProgressBar(name, audio.duration_s)
         try:
-            if kind == REALTIME:
-                delay = DEFAULT_DELAY_MS if args.delay_ms is None else args.delay_ms
-                events = realtime_events(model, audio, delay_ms=delay, source_id=name, progress=progress)
-            else:
-                events = voxtral_events(model, audio, language=args.language, source_id=name, progress=progress)
+            events = transcribe(audio, name, progress)
         except AudioInputError as exc:
             print(f"captionist: {path}: {exc}", file=sys.stderr)
             status = EXIT_INPUT
@@ -344,6 +370,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         except ModelError as exc:
             print(f"captionist: {path}: the model failed: {exc}", file=sys.stderr)
+            return EXIT_MODEL
+        except ServerError as exc:
+            print(f"captionist: {path}: the server failed: {exc}", file=sys.stderr)
             return EXIT_MODEL
         finally:
             progress.close()
@@ -355,6 +384,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
+    from app.engine.server.address import ServerError
     from model import AudioInputError
 
     try:
@@ -363,8 +393,16 @@ def cmd_stream(args: argparse.Namespace) -> int:
         print(f"captionist: {exc}", file=sys.stderr)
         return EXIT_INPUT
     with audio:
-        model = _load(args)
-        session = model.stream(delay_ms=DEFAULT_DELAY_MS if args.delay_ms is None else args.delay_ms)
+        try:
+            if args.server:
+                from app.cli_server import open_server_stream
+
+                session = open_server_stream(args)
+            else:
+                session = _load(args).stream(delay_ms=DEFAULT_DELAY_MS if args.delay_ms is None else args.delay_ms)
+        except ServerError as exc:
+            print(f"captionist: cannot use the server: {exc}", file=sys.stderr)
+            return EXIT_MODEL
         start, done = time.monotonic(), 0
         try:
             for block in audio.blocks(max(1, audio.rate // 25)):  # 40 ms blocks, like a sound card delivers them
@@ -375,10 +413,17 @@ def cmd_stream(args: argparse.Namespace) -> int:
                 done += block.size
                 for event in session.feed(block, sample_rate=audio.rate):
                     print(event.text, end="", flush=True)
+            events = session.finish()
         except AudioInputError as exc:
             print(f"\ncaptionist: {exc}", file=sys.stderr)
             return EXIT_INPUT
-    for event in session.finish():
+        except ServerError as exc:
+            print(f"\ncaptionist: the server failed: {exc}", file=sys.stderr)
+            return EXIT_MODEL
+        finally:
+            if args.server:
+                session.close()
+    for event in events:
         print(event.text, end="", flush=True)
     print()
     return EXIT_OK
@@ -399,8 +444,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     def model_options(p: argparse.ArgumentParser, delay_help: str) -> None:
-        p.add_argument("--model", default=DEFAULT_MODEL, help="model folder or hub repo id (default: %(default)s)")
+        p.add_argument("--model", default=None,
+                       help=f"model folder or hub repo id (default: {DEFAULT_MODEL}); with --server, the name of a "
+                            "model the server serves (default: the one named Realtime, else the only one)")
         p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: the GPU if there is one)")
+        p.add_argument("--server", metavar="URL", default=None,
+                       help="use a model a vLLM server serves (http(s)://host:port) instead of one on this computer")
+        p.add_argument("--api-key-file", metavar="FILE", default=None,
+                       help="with --server: a file whose first line is the server's API key")
         p.add_argument("--delay-ms", type=int, default=None, help=delay_help)
         # SUPPRESS: given before the subcommand, the top-level --offline holds
         p.add_argument("--offline", action="store_true", default=argparse.SUPPRESS,
@@ -434,6 +485,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.gui import run
 
         return run(model=args.gui_model, play=args.play, offline=args.offline)
+    if getattr(args, "server", None) is None:
+        if getattr(args, "api_key_file", None):
+            parser.error("--api-key-file goes with --server")
+        args.model = args.model or DEFAULT_MODEL
     delay = getattr(args, "delay_ms", None)
     if delay is not None and (delay % 80 or not 80 <= delay <= 2400):
         parser.error("--delay-ms must be a multiple of 80 between 80 and 2400")

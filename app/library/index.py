@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from app.events import CaptionEvent
+from app.events import CaptionEvent, CaptionGap
 from app.library.entry import (
     LINE_COLUMNS,
     SESSION_COLUMNS,
@@ -75,6 +75,7 @@ from app.recording.session_folder import (
     SESSION_FILE,
     SessionError,
     member,
+    read_gaps,
     read_session,
     sessions_dir,
     write_json,
@@ -171,6 +172,17 @@ class Library:
             corrections = {}  # scan reports it as the session's problem
         model = build_lines(_events(folder, version, "The transcript cannot be shown"), read_meta(folder).sources)
         return with_corrections(model, corrections.get(version))
+
+    def gaps(self, session_id: str) -> list[CaptionGap]:
+        """The stretches of the recording that got no live captions (the caption server could not be reached, or
+        captions skipped ahead); the audio of them was recorded."""
+        folder = self.folder(session_id)
+        try:
+            return read_gaps(folder)
+        except SessionError as exc:
+            raise LibraryError(f"The transcript cannot be read: {relative(folder, exc)}") from None
+        except OSError as exc:
+            raise LibraryError(f"The transcript cannot be read ({exc.strerror or exc}).") from None
 
     def audio_path(self, session_id: str, source_id: str) -> Path:
         """The WAV file of one source of a session; LibraryError when it is not there (or not a plain file)."""

@@ -352,6 +352,27 @@ def read_transcript(folder: Path, name: str = TRANSCRIPT_FILE, *, skip_damaged: 
     return events
 
 
+def read_gaps(folder: Path, name: str = TRANSCRIPT_FILE) -> list[CaptionGap]:
+    """The stretches without captions a transcript file marks (``gap_line``), in order; lines that do not parse are
+    skipped. Raises SessionError for a link and OSError when the file cannot be read."""
+    path = member(folder, name)
+    try:
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    gaps = []
+    for row in data.split(b"\n"):
+        if b'"gap"' not in row:
+            continue
+        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            raw = json.loads(row)
+            gap = CaptionGap(str(raw["source_id"]), float(raw["start_s"]), float(raw["end_s"]), str(raw["gap"]))
+            if math.isfinite(gap.start_s) and math.isfinite(gap.end_s):
+                gaps.append(gap)
+    return gaps
+
+
 def write_transcript(folder: Path, events: Iterable[CaptionEvent], name: str = TRANSCRIPT_FILE) -> None:
     """Replace a whole transcript file (``name`` is relative to the folder) atomically by ``events``. Raises OSError."""
     write_atomic(Path(folder) / name, "".join(caption_line(e) for e in events).encode("utf-8"))

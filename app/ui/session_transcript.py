@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.library import LIVE, Library, LibraryError, Line, PlaybackError, Player
-from app.transcript import format_timestamp
+from app.transcript import format_timestamp, gaps_note
 
 TEXT_ROLE = Qt.ItemDataRole.UserRole + 1  # the line's text alone, without time and label: what the editor edits
 POLL_MS = 250  # how often the playback position is shown
@@ -95,6 +95,11 @@ class SessionTranscript(QWidget):
         self.next_button.setAccessibleName("Next match in this session")
         self.match_label = QLabel()
 
+        self.gaps_label = QLabel()  # the stretches of the recording without live captions, when there are any
+        self.gaps_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.gaps_label.setWordWrap(True)
+        self.gaps_label.setAccessibleName("Stretches without captions")
+
         self.list = QListWidget()
         self.list.setAccessibleName("Session transcript")
         self.list.setWordWrap(True)
@@ -134,6 +139,7 @@ class SessionTranscript(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
         layout.addLayout(find)
+        layout.addWidget(self.gaps_label)
         layout.addWidget(self.list, 1)
         layout.addLayout(actions)
 
@@ -257,11 +263,15 @@ class SessionTranscript(QWidget):
     def _load_lines(self) -> None:
         self.list.clear()
         self._lines = []
+        gaps = []
         if self._session_id:
             try:
                 self._lines = self._library.lines(self._session_id, self.version())
+                gaps = self._library.gaps(self._session_id) if self.version() == LIVE else []
             except LibraryError as exc:
                 self.status_label.setText(str(exc))
+        self.gaps_label.setText(gaps_note(gaps))
+        self.gaps_label.setVisible(bool(gaps))
         for line in self._lines:
             item = QListWidgetItem()
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)

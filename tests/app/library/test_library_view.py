@@ -253,3 +253,30 @@ def test_every_control_is_named_and_reached_by_tab(qtbot, setup):
     view.search()
     assert unnamed_controls(view) == []
     assert unreachable_by_tab(qtbot, view, view.search_field) == []
+
+
+def test_stretches_without_captions_are_named_above_the_live_transcript(qtbot, tmp_path) -> None:
+    from app.events import CaptionEvent, CaptionGap
+    from app.recording.recorder import SessionRecorder
+    from tests.app.recording.test_recorder import MIC
+
+    recorder = SessionRecorder.start(tmp_path, [MIC])
+    recorder.add_caption(CaptionEvent("mic", " Before the outage.", (3,), 0.0, 1.0, final=True))
+    recorder.add_gap(CaptionGap("mic", 1.0, 29.0, "server unreachable"))
+    recorder.add_caption(CaptionEvent("mic", " After it.", (4,), 29.0, 30.0, final=True))
+    recorder.close()
+    library = Library(tmp_path)
+    view = LibraryView(library, RecordingPlayer())
+    qtbot.addWidget(view)
+    (session_id,) = view.refresh()
+    view.show()
+    transcript = view.transcript
+    transcript.show_session(session_id)
+    assert library.gaps(session_id) == [CaptionGap("mic", 1.0, 29.0, "server unreachable")]
+    assert transcript.gaps_label.isVisible()
+    assert transcript.gaps_label.text() == ("No live captions for 1 stretch: 00:00:01–00:00:29 (server unreachable). "
+                                            "The audio was recorded: Transcribe again fills them in.")
+    assert [line.text for line in transcript.lines()] == ["Before the outage.", "After it."]  # the lines are as before
+    transcript.show_session("")
+    assert not transcript.gaps_label.isVisible()
+    library.close()

@@ -1,4 +1,4 @@
-from app.events import CaptionEvent
+from app.events import CaptionEvent, CaptionGap
 from app.transcript import (
     MAX_LINE_CHARS,
     ChangeKind,
@@ -172,3 +172,13 @@ def test_a_stretch_without_captions_is_a_line_of_its_own() -> None:
     transcript.add(CaptionEvent("mic", " again", (2,), 89.6, 90.0))
     assert [line.text for line in transcript.lines] == [
         "Hello", "(no captions 00:01:01–00:01:29: server unreachable)", "again"]
+
+
+def test_a_sessions_gaps_are_counted_and_the_first_named() -> None:
+    from app.transcript import GAPS_LISTED, gaps_note
+
+    assert gaps_note([]) == ""
+    gaps = [CaptionGap("mic", 60.0 * i, 60.0 * i + 5, "server unreachable") for i in range(GAPS_LISTED + 2)]
+    note = gaps_note(gaps)
+    assert note.startswith(f"No live captions for {GAPS_LISTED + 2} stretches: 00:00:00–00:00:05 (server unreachable)")
+    assert note.count("(server unreachable)") == GAPS_LISTED and " and 2 more." in note

@@ -11,24 +11,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from app.engine.base import EngineUnusable, StreamGap, StreamReport
+from app.engine.base import StreamGap, StreamReport
 from app.engine.server.address import ServerAddress, ServerError, parse_address
 from app.engine.server.api_key import read_key_file
 from app.engine.server.connection_test import guess_models, unencrypted_warning
+from app.engine.server.file_stream import Fed, FileStream
 from app.engine.server.http_client import HttpClient, ServedModel
-from app.engine.server.live_stream import ServerEngine, ServerStream
-from app.engine.server.transcription_link import RESUME_NOTE
-from app.events import Severity
+from app.engine.server.live_stream import ServerEngine
 
 if TYPE_CHECKING:
     import numpy as np
 
     from app.cli import FileTranscriber
-    from model import TokenEvent
 
-FILE_AHEAD_S = 4.0  # of a file, audio sent ahead of what the server has decoded (the link holds at most 10 s)
 KEY_HINT = "On the command line, give the key with --api-key-file FILE."
 
 
@@ -54,9 +51,7 @@ def _address(args: argparse.Namespace) -> ServerAddress:
 
 
 def _with_hint(error: ServerError) -> ServerError:
-    if error.kind == "auth":
-        return ServerError(f"{error} {KEY_HINT}", error.kind)
-    return error
+    return ServerError(f"{error} {KEY_HINT}", error.kind) if error.kind == "auth" else error
 
 
 def choose_model(address: ServerAddress, wanted: str | None, *, live: bool) -> ServedModel:
@@ -104,7 +99,7 @@ def open_server(args: argparse.Namespace) -> tuple[int | None, FileTranscriber]:
                              "Leave --language out, or choose a Voxtral model with --model.")
         engine = ServerEngine(address, model.name)
         return None, lambda audio, name, progress: realtime_events(
-            FileStream(engine.open_stream(0), address), audio, source_id=name, progress=progress)
+            FileStream(engine.open_stream(0), KEY_HINT), audio, source_id=name, progress=progress)
     voxtral = ServerVoxtral(HttpClient(address), model)
     piece_s = voxtral_piece_s(voxtral.max_audio_seconds, CHUNK_S)
 
@@ -126,7 +121,7 @@ def open_server_stream(args: argparse.Namespace) -> FileStream | LiveStream:
         raise UsageError(f"“{model.name}” is not a realtime model (its name does not say Realtime), so it cannot "
                          "stream; use transcribe for it, or choose the realtime model with --model.")
     stream = ServerEngine(address, model.name).open_stream(0)
-    return FileStream(stream, address) if args.fast else LiveStream(stream, address)
+    return FileStream(stream, KEY_HINT) if args.fast else LiveStream(stream, KEY_HINT)
 
 
 def _refuse_local_options(args: argparse.Namespace) -> None:
@@ -140,58 +135,7 @@ def _refuse_local_options(args: argparse.Namespace) -> None:
                          "the model's tekken.json). Leave --delay-ms out.")
 
 
-class _Fed:
-    """What both ways of feeding a server's stream share: unusable streams raise ServerError, and it is closed."""
-
-    def __init__(self, stream: ServerStream, address: ServerAddress) -> None:
-        self._stream, self._address = stream, address
-
-    def feed(self, samples: Any, sample_rate: int) -> list[TokenEvent]:
-        try:
-            events = self._stream.feed(samples, sample_rate) + self._more()
-        except EngineUnusable as exc:
-            self._stream.close()
-            raise _with_hint(ServerError(str(exc), "server")) from None
-        self._check(self._stream.take_reports())
-        return events
-
-    def finish(self) -> list[TokenEvent]:
-        try:
-            events = self._stream.finish()
-        except EngineUnusable as exc:
-            raise _with_hint(ServerError(str(exc), "server")) from None
-        finally:
-            self._stream.close()
-        self._check(self._stream.take_reports())
-        return events
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def _more(self) -> list[TokenEvent]:
-        return []
-
-    def _check(self, reports: list[StreamReport]) -> None:
-        raise NotImplementedError
-
-
-class FileStream(_Fed):
-    """A file fed as fast as the server decodes it. Nothing of it may be skipped, so a failure on the way (a
-    dropped connection, a server that stops answering) ends it with a ServerError instead of a reconnection."""
-
-    def _more(self) -> list[TokenEvent]:
-        return self._stream.drain(FILE_AHEAD_S)
-
-    def _check(self, reports: list[StreamReport]) -> None:
-        for report in reports:
-            if isinstance(report, StreamGap) or report.severity is not Severity.INFO:
-                self._stream.close()
-                at = self._stream.decoded_seconds
-                why = report.reason if isinstance(report, StreamGap) else report.message.removesuffix(RESUME_NOTE)
-                raise ServerError(f"it stopped transcribing {at:.1f} s into the file: {why.strip()}", "unreachable")
-
-
-class LiveStream(_Fed):
+class LiveStream(Fed):
     """A file played as a live source: as in the program, trouble is said (on stderr) and the stream reconnects and
     resumes at the live edge, with the stretch that got no captions named."""
 

@@ -130,7 +130,9 @@ class ChatController(QObject):
 
     def _answered(self, turn: ChatTurn) -> None:
         self._conversation = self._conversation.with_turn(turn)  # ask() set it, and it cannot change while busy
-        self._worker = None
+        worker, self._worker = self._worker, None
+        if worker is not None:  # its last act was this signal: let it end, so no running thread outlives us
+            worker.wait()
         try:
             store.save(self.library.folder(self._conversation.session_id), self._conversation)
         except (OSError, LibraryError) as exc:

@@ -22,6 +22,7 @@ import numpy as np
 
 from app.engine.base import Engine
 from app.engine.server.cancel import Cancel, Cancelled
+from app.engine.server.file_stream import FileStream, for_a_file
 from app.engine.server.server_voxtral import ServerVoxtral
 from app.events import MODEL_RATE, CaptionEvent
 from model import VoxtralModel
@@ -58,19 +59,23 @@ def with_realtime(engine: Engine, audio: np.ndarray, source_id: str, delay_ms: i
                   cancel: threading.Event) -> list[CaptionEvent]:
     """Token events of the whole audio (16 kHz mono), with their time spans, from a stream of ``engine`` (locally
     identical to the offline result)."""
-    session = engine.open_stream(delay_ms)
+    session = for_a_file(engine.open_stream(delay_ms))  # a server's stream: paced by the server, never skipping
     events: list[CaptionEvent] = []
     step = int(FEED_SECONDS * MODEL_RATE)
 
     def add(tokens) -> None:
         events.extend(CaptionEvent(source_id, t.text, (t.token_id,), t.start_s, t.end_s) for t in tokens)
 
-    for i in range(0, audio.size, step):
+    try:
+        for i in range(0, audio.size, step):
+            _check(cancel)
+            add(session.feed(audio[i : i + step], MODEL_RATE))
+            progress(min(1.0, (i + step) / max(audio.size, 1)))
         _check(cancel)
-        add(session.feed(audio[i : i + step], MODEL_RATE))
-        progress(min(1.0, (i + step) / max(audio.size, 1)))
-    _check(cancel)
-    add(session.finish())
+        add(session.finish())
+    finally:
+        if isinstance(session, FileStream):  # its threads and socket end with it, cancelled or failed too
+            session.close()
     if events:  # the stream's own text includes a partial character flushed at the very end
         emitted = sum(len(e.text) for e in events)
         last = events[-1]

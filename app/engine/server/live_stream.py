@@ -118,7 +118,7 @@ class ServerStream(CaptionStream):
         self.close()
         self._finished = True
         if self._fatal is not None and not events:
-            raise EngineUnusable(str(self._fatal))
+            raise EngineUnusable(str(self._fatal)) from self._fatal
         return events
 
     def drain(self, behind_s: float) -> list[TokenEvent]:
@@ -188,7 +188,7 @@ class ServerStream(CaptionStream):
                 break
             events += self._absorb(item)
         if self._fatal is not None and not events:
-            raise EngineUnusable(str(self._fatal))
+            raise EngineUnusable(str(self._fatal)) from self._fatal
         if self._crash is not None:
             raise RuntimeError(f"the connection to the server broke down ({self._crash})")
         return events

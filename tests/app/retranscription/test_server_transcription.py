@@ -12,16 +12,18 @@ import numpy as np
 import pytest
 
 from app.chat.server_models import ServerChatModels
-from app.engine.server.address import parse_address
+from app.engine.server.address import ServerError, parse_address
 from app.engine.server.cancel import Cancel
+from app.engine.server.live_stream import ServerEngine
 from app.events import MODEL_RATE, AudioBlock, AudioSource, SourceKind
 from app.library.index import Library
 from app.recording.recorder import SessionRecorder
 from app.recording.session_folder import read_audio, read_session, read_transcript
-from app.retranscription.engines import Method, with_server_voxtral
+from app.retranscription.engines import Method, with_realtime, with_server_voxtral
 from app.retranscription.worker import RetranscribeWorker
 from tests.fixtures.speech import espeak_speech
-from tests.fixtures.vllm_clients import transcription_text, wav16
+from tests.fixtures.tcp_proxy import TcpProxy
+from tests.fixtures.vllm_clients import pcm16, realtime_text, transcription_text, wav16
 
 WAIT_MS = 600000  # for what a busy 2-core machine may take; nothing waits this long when all is well
 # The random model talks until the context (4096 tokens) is full: audio of eight 30 s chunks (3000 tokens) leaves it
@@ -150,3 +152,25 @@ def test_a_wrong_api_key_fails_with_a_clear_message(qtbot, vllm_voxtral, session
     assert message == (f"Transcribing again failed: The server at {vllm_voxtral.base_url} refused the API key. "
                        "Check it in Settings → Engine.")
     assert library.versions(session_id) == ["live"]
+
+
+def test_transcribe_again_with_the_servers_realtime_model_streams_without_skipping(vllm_realtime) -> None:
+    """A recording fed through the server's realtime stream as fast as the server decodes it (more audio than the
+    live link lets wait to be sent): every step comes back, and the text is what the server says for that audio; a
+    connection that breaks partway fails it instead of leaving a hole."""
+    speech, _ = espeak_speech("The budget for next quarter was approved.")
+    audio = np.concatenate([speech, np.zeros(MODEL_RATE, np.float32)] * 8)
+    engine = ServerEngine(parse_address(vllm_realtime.base_url, vllm_realtime.api_key), vllm_realtime.model)
+    said: list[float] = []
+    events = with_realtime(engine, audio, "mic", 480, said.append, threading.Event())
+    assert "".join(e.text for e in events) == realtime_text(vllm_realtime, pcm16(audio), timeout_s=WAIT_MS / 1000)
+    assert round(events[-1].end_s / 0.08) == len([e for e in events if e.token_ids])  # not one step skipped
+    assert said[-1] == 1.0 and said == sorted(said)
+
+    with TcpProxy("127.0.0.1", vllm_realtime.port) as proxy:
+        proxy.throttle(20000)
+        threading.Timer(2.0, proxy.cut).start()
+        cut = ServerEngine(parse_address(f"http://127.0.0.1:{proxy.port}", vllm_realtime.api_key),
+                           vllm_realtime.model)
+        with pytest.raises(ServerError, match="it stopped transcribing"):
+            with_realtime(cut, audio, "mic", 480, said.append, threading.Event())

@@ -324,6 +324,16 @@ def parse_caption_line(line: str | bytes) -> CaptionEvent:
     return event
 
 
+def _read_rows(path: Path) -> list[bytes]:
+    """The lines of a transcript file, the part after the last newline included ([] when there is no file);
+    never through a link."""
+    try:
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
+            return f.read().split(b"\n")
+    except FileNotFoundError:
+        return []
+
+
 def read_transcript(folder: Path, name: str = TRANSCRIPT_FILE, *, skip_damaged: bool = False) -> list[CaptionEvent]:
     """The caption events of a transcript file (``name`` is relative to the folder), in order.
 
@@ -332,12 +342,7 @@ def read_transcript(folder: Path, name: str = TRANSCRIPT_FILE, *, skip_damaged: 
     instead, the last one too (bytes that are not UTF-8 are replaced first): one bad line must not hide the rest.
     """
     path = member(folder, name)
-    try:
-        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return []
-    rows = data.split(b"\n")
+    rows = _read_rows(path)
     events = []
     if skip_damaged:
         for row in rows:
@@ -355,14 +360,8 @@ def read_transcript(folder: Path, name: str = TRANSCRIPT_FILE, *, skip_damaged: 
 def read_gaps(folder: Path, name: str = TRANSCRIPT_FILE) -> list[CaptionGap]:
     """The stretches without captions a transcript file marks (``gap_line``), in order; lines that do not parse are
     skipped. Raises SessionError for a link and OSError when the file cannot be read."""
-    path = member(folder, name)
-    try:
-        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return []
     gaps = []
-    for row in data.split(b"\n"):
+    for row in _read_rows(member(folder, name)):
         if b'"gap"' not in row:
             continue
         with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError, RecursionError):

@@ -435,8 +435,20 @@ def _language(value: str) -> str:
     return value.lower()
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("captionist")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="captionist", description="Live captions and transcripts, on your machine.")
+    parser = argparse.ArgumentParser(
+        prog="captionist", description="Live captions and transcripts, on your machine.",
+        epilog="--model and --offline may also come before a subcommand; given after it, they hold for it alone.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--model", dest="gui_model", metavar="SOURCE",
                         help="model folder or hub repo id (saved in the settings)")
     parser.add_argument("--play", metavar="FILE", help="caption this file played as a live source")
@@ -470,7 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--format", choices=FORMATS, default="txt", help="transcript format (default: %(default)s)")
     t.add_argument("-o", "--output", metavar="PATH", help="output file, or folder when several files are given")
     t.set_defaults(run=cmd_transcribe)
-    s = sub.add_parser("stream", help="play a file as a live source and print captions as they are decoded")
+    s = sub.add_parser(
+        "stream", help="play a file as a live source and print captions as they are decoded",
+        description="Play an audio file as a live source (in real time, or as fast as the model goes with --fast) "
+                    "through the realtime model and print the captions as they are decoded. Works without a display.")
     s.add_argument("file", metavar="FILE")
     s.add_argument("--fast", action="store_true", help="do not pace the file in real time")
     model_options(s, f"80 to 2400 in steps of 80 (default: {DEFAULT_DELAY_MS})")
@@ -485,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         from app.gui import run
 
         return run(model=args.gui_model, play=args.play, offline=args.offline)
+    args.model = args.model or args.gui_model  # given before the subcommand
     if getattr(args, "server", None) is None:
         if getattr(args, "api_key_file", None):
             parser.error("--api-key-file goes with --server")

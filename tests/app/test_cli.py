@@ -3,6 +3,7 @@ random checkpoints: every format, several files, unreadable inputs, option error
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -202,3 +203,22 @@ def test_the_format_list_matches_the_exporter() -> None:
     import app.cli
 
     assert app.cli.FORMATS == FORMATS  # the command lists them itself so that --help imports no exporter
+
+
+def test_version_and_a_description_for_every_subcommand(capsys) -> None:
+    from importlib.metadata import version
+
+    from app.cli import build_parser
+
+    assert run("--version") == 0
+    assert capsys.readouterr().out == f"captionist {version('captionist')}\n"
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert sub.choices and all(p.description for p in sub.choices.values())
+
+
+def test_model_given_before_the_subcommand_holds_for_it(tiny_realtime, audio_files, tmp_path, capsys) -> None:
+    assert run("--model", tmp_path / "missing-model", "transcribe", audio_files["wav"]) == 4
+    assert "missing-model" in capsys.readouterr().err
+    assert run("--model", tmp_path / "missing-model", "transcribe", audio_files["wav"], "--model",
+               tiny_realtime.folder) == 0  # after the subcommand it is the subcommand's own
+    assert capsys.readouterr().out.strip()

@@ -103,8 +103,8 @@ def open_server(args: argparse.Namespace) -> tuple[int | None, FileTranscriber]:
     voxtral = ServerVoxtral(HttpClient(address), model)
     piece_s = voxtral_piece_s(voxtral.max_audio_seconds, CHUNK_S)
 
-    def transcribe(part: np.ndarray, limit: int) -> str:  # the server stops at the end of speech by itself
-        return voxtral.transcribe(part, language=args.language)
+    def transcribe(part: np.ndarray, limit: int) -> str:  # the same bound on a looping model as locally
+        return voxtral.transcribe(part, language=args.language, max_tokens=limit)
 
     return voxtral.sample_rate, lambda audio, name, progress: voxtral_events(
         transcribe, audio, piece_s=piece_s, source_id=name, progress=progress)

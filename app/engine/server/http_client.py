@@ -232,10 +232,11 @@ class HttpClient:
         body = _chat_body(model, messages, max_tokens, temperature, top_p, seed, stream=True)
         return TextStream(self, "/v1/chat/completions", model, "answering", json=body)
 
-    def transcribe(self, model: str, wav: bytes, *, language: str | None = None,
+    def transcribe(self, model: str, wav: bytes, *, language: str | None = None, max_tokens: int | None = None,
                    cancel: Cancel | None = None) -> str:
-        """The text of a WAV file (``language`` None: the model detects it), not streamed."""
-        form, files = _transcription_form(model, wav, language, stream=False)
+        """The text of a WAV file (``language`` None: the model detects it; ``max_tokens`` None: the server's
+        limit), not streamed."""
+        form, files = _transcription_form(model, wav, language, stream=False, max_tokens=max_tokens)
 
         async def call(client: httpx2.AsyncClient) -> str:
             response = await client.post(self.address.url("/v1/audio/transcriptions"), data=form, files=files)
@@ -316,11 +317,13 @@ def _chat_body(model: str, messages: list[dict[str, Any]], max_tokens: int, temp
     return body
 
 
-def _transcription_form(model: str, wav: bytes, language: str | None, *, stream: bool
+def _transcription_form(model: str, wav: bytes, language: str | None, *, stream: bool, max_tokens: int | None = None
                         ) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
     form = {"model": model, "response_format": "json", "temperature": "0", "stream": "true" if stream else "false"}
     if language:
         form["language"] = language
+    if max_tokens is not None:
+        form["max_completion_tokens"] = str(max_tokens)
     return form, {"file": ("audio.wav", wav, "audio/wav")}
 
 

@@ -164,7 +164,9 @@ class ServerVoxtral:
                                          temperature=temperature, top_p=top_p, seed=seed)
         return ServerChatStream(stream, self.client.address.describe())
 
-    def transcribe(self, audio: np.ndarray, *, language: str | None = None, cancel: Cancel | None = None) -> str:
-        """The text of 16 kHz mono ``audio`` (language None: detected); ``cancel`` aborts the request at once
-        (Cancelled)."""
-        return self.client.transcribe(self.name, wav_bytes(audio), language=language, cancel=cancel)
+    def transcribe(self, audio: np.ndarray, *, language: str | None = None, max_tokens: int | None = None,
+                   cancel: Cancel | None = None) -> str:
+        """The text of 16 kHz mono ``audio`` (language None: detected; at most ``max_tokens``, None: as many as the
+        server allows); ``cancel`` aborts the request at once (Cancelled)."""
+        return self.client.transcribe(self.name, wav_bytes(audio), language=language, max_tokens=max_tokens,
+                                      cancel=cancel)

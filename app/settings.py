@@ -152,16 +152,6 @@ def _colour(value: Any, where: str, problems: list[str]) -> str:
     return value
 
 
-def _source_ids(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
-    path = _text(MAX_PATH_CHARS)
-    try:
-        if not isinstance(value, list) or len(value) > MAX_SOURCES:
-            raise Invalid
-        return tuple(path(v, where, problems) for v in value)
-    except Invalid:
-        raise Invalid(f"it must be a list of at most {MAX_SOURCES} source ids (texts)") from None
-
-
 def _choice(*allowed: str) -> Check:
     def check(value: Any, where: str, problems: list[str]) -> str:
         if value not in allowed:
@@ -171,7 +161,7 @@ def _choice(*allowed: str) -> Check:
     return check
 
 
-def _texts(count: int, limit: int) -> Check:
+def _texts(count: int, limit: int, what: str = "texts") -> Check:
     text = _text(limit)
 
     def check(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
@@ -180,7 +170,7 @@ def _texts(count: int, limit: int) -> Check:
                 raise Invalid
             return tuple(text(v, where, problems) for v in value)
         except Invalid:
-            raise Invalid(f"it must be a list of at most {count} texts") from None
+            raise Invalid(f"it must be a list of at most {count} {what}") from None
 
     return check
 
@@ -212,7 +202,7 @@ def _rect(value: Any, where: str, problems: list[str]) -> tuple[int, int, int, i
 
 _CHECKS: dict[str, dict[str, Check]] = {  # section -> field -> check; every field of every section is here
     "audio": {
-        "source_ids": _source_ids,
+        "source_ids": _texts(MAX_SOURCES, MAX_PATH_CHARS, "source ids (texts)"),
         "labels": _entries(_text(MAX_PATH_CHARS), _text(MAX_LABEL_CHARS), "source labels"),
     },
     "captions": {

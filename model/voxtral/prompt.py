@@ -41,6 +41,43 @@ def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
     return buffer.getvalue()
 
 
+def checked_turns(conversation: Sequence[dict[str, Any]]) -> list[tuple[str, str, Any]]:
+    """A conversation's messages as (where, role, content), ``where`` naming the message for errors, checked
+    (ConversationError when malformed): an assistant's content is text; a user's is text or a non-empty list of
+    ``{'type': 'text', 'text': ...}`` and ``{'type': 'audio', ...}`` parts (their audio is read, and checked, by
+    whoever sends it); the last message is the user's."""
+    if isinstance(conversation, (str, bytes)) or not conversation:
+        raise ConversationError("A conversation is a non-empty list of {'role': ..., 'content': ...} messages.")
+    turns: list[tuple[str, str, Any]] = []
+    for n, message in enumerate(conversation):
+        where = f"message {n}"
+        if not isinstance(message, dict) or "content" not in message:
+            raise ConversationError(f"{where} must be a dict with 'role' and 'content'.")
+        role, content = message.get("role"), message["content"]
+        if role == "assistant":
+            if not isinstance(content, str):
+                raise ConversationError(f"{where}: an assistant message holds text only.")
+        elif role != "user":
+            raise ConversationError(f"{where}: role must be 'user' or 'assistant', not {role!r}.")
+        elif not isinstance(content, str):
+            for k, part in enumerate(content):
+                kind = part.get("type") if isinstance(part, dict) else None
+                if not (kind == "text" and isinstance(part.get("text"), str)) and kind != "audio":
+                    raise ConversationError(f"{where} part {k}: expected {{'type': 'text'|'audio', ...}}.")
+            if not content:
+                raise ConversationError(f"{where} is empty.")
+        turns.append((where, role, content))
+    if conversation[-1].get("role") != "user":
+        raise ConversationError("The last message must be the user's: the model replies to it.")
+    return turns
+
+
+def user_parts(where: str, content: Any) -> list[tuple[str, dict[str, Any]]]:
+    """A checked user message's parts (text becomes one text part), each with where it is for messages."""
+    parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    return [(f"{where} part {k}", part) for k, part in enumerate(parts)]
+
+
 class PromptBuilder:
     def __init__(self, tekken_path: Path, sample_rate: int) -> None:
         from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
@@ -93,37 +130,18 @@ class PromptBuilder:
         from mistral_common.protocol.instruct.messages import AssistantMessage, UserMessage
         from mistral_common.protocol.instruct.request import ChatCompletionRequest
 
-        if isinstance(conversation, (str, bytes)) or not conversation:
-            raise ConversationError("A conversation is a non-empty list of {'role': ..., 'content': ...} messages.")
         messages = []
-        for n, message in enumerate(conversation):
-            where = f"message {n}"
-            if not isinstance(message, dict) or "content" not in message:
-                raise ConversationError(f"{where} must be a dict with 'role' and 'content'.")
-            role, content = message.get("role"), message["content"]
+        for where, role, content in checked_turns(conversation):
             if role == "assistant":
-                if not isinstance(content, str):
-                    raise ConversationError(f"{where}: an assistant message holds text only.")
                 messages.append(AssistantMessage(content=content))
                 continue
-            if role != "user":
-                raise ConversationError(f"{where}: role must be 'user' or 'assistant', not {role!r}.")
-            parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
             chunks: list[Any] = []
-            for k, part in enumerate(parts):
-                kind = part.get("type") if isinstance(part, dict) else None
-                if kind == "text" and isinstance(part.get("text"), str):
+            for at, part in user_parts(where, content):
+                if part["type"] == "text":
                     chunks.append(TextChunk(text=part["text"]))
-                elif kind == "audio":
-                    clip = self._clip(part, f"{where} part {k}")
-                    chunks.append(AudioChunk(input_audio=_wav_bytes(clip, self.sample_rate)))
                 else:
-                    raise ConversationError(f"{where} part {k}: expected {{'type': 'text'|'audio', ...}}.")
-            if not chunks:
-                raise ConversationError(f"{where} is empty.")
+                    chunks.append(AudioChunk(input_audio=_wav_bytes(self._clip(part, at), self.sample_rate)))
             messages.append(UserMessage(content=chunks))
-        if conversation[-1].get("role") != "user":
-            raise ConversationError("The last message must be the user's: the model replies to it.")
         request = ChatCompletionRequest(messages=messages)
         return self._encode(lambda: self._tokenizer.encode_chat_completion(request))
 

@@ -26,6 +26,7 @@ from app.engine.server.address import ServerError
 from app.engine.server.cancel import Cancel
 from app.engine.server.http_client import HttpClient, ServedModel, TextStream
 from model import ConversationError
+from model.voxtral.prompt import checked_turns, user_parts
 
 SAMPLE_RATE = 16000
 CHUNK_S = 30.0
@@ -67,39 +68,19 @@ def _audio(part: dict[str, Any], where: str) -> np.ndarray:
 
 def openai_messages(conversation: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """``conversation`` (the local model's format) as OpenAI chat messages; ConversationError as locally."""
-    if isinstance(conversation, (str, bytes)) or not conversation:
-        raise ConversationError("A conversation is a non-empty list of {'role': ..., 'content': ...} messages.")
     messages: list[dict[str, Any]] = []
-    for n, message in enumerate(conversation):
-        where = f"message {n}"
-        if not isinstance(message, dict) or "content" not in message:
-            raise ConversationError(f"{where} must be a dict with 'role' and 'content'.")
-        role, content = message.get("role"), message["content"]
-        if role == "assistant":
-            if not isinstance(content, str):
-                raise ConversationError(f"{where}: an assistant message holds text only.")
-            messages.append({"role": "assistant", "content": content})
-            continue
-        if role != "user":
-            raise ConversationError(f"{where}: role must be 'user' or 'assistant', not {role!r}.")
+    for where, role, content in checked_turns(conversation):
         if isinstance(content, str):
-            messages.append({"role": "user", "content": content})
+            messages.append({"role": role, "content": content})
             continue
         parts: list[dict[str, Any]] = []
-        for k, part in enumerate(content):
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind == "text" and isinstance(part.get("text"), str):
+        for at, part in user_parts(where, content):
+            if part["type"] == "text":
                 parts.append({"type": "text", "text": part["text"]})
-            elif kind == "audio":
-                data = base64.b64encode(wav_bytes(_audio(part, f"{where} part {k}"))).decode("ascii")
-                parts.append({"type": "input_audio", "input_audio": {"data": data, "format": "wav"}})
             else:
-                raise ConversationError(f"{where} part {k}: expected {{'type': 'text'|'audio', ...}}.")
-        if not parts:
-            raise ConversationError(f"{where} is empty.")
+                data = base64.b64encode(wav_bytes(_audio(part, at))).decode("ascii")
+                parts.append({"type": "input_audio", "input_audio": {"data": data, "format": "wav"}})
         messages.append({"role": "user", "content": parts})
-    if conversation[-1].get("role") != "user":
-        raise ConversationError("The last message must be the user's: the model replies to it.")
     return messages
 
 

@@ -33,6 +33,7 @@ MAX_SOURCES = 2  # captioned at once
 MAX_PATH_CHARS = 4096  # model sources, source ids: paths at most PATH_MAX long
 MAX_NAME_CHARS = 256  # font families, screen names
 MAX_LABEL_CHARS = 100
+MAX_SHORTCUT_CHARS = 64
 MAX_ENTRIES = 256  # labels or placements: one per source or screen ever seen
 MAX_LISTED_PROBLEMS = 4  # problems named one by one when a file is loaded; the rest are counted
 MAX_FILE_BYTES = 1024 * 1024  # a real settings file is a few KB; a bigger one is not read into memory
@@ -42,6 +43,8 @@ MAX_FILE_BYTES = 1024 * 1024  # a real settings file is a few KB; a bigger one i
 class AudioSettings:
     source_ids: tuple[str, ...] = ()  # what to listen to; empty = the default microphone
     labels: dict[str, str] = field(default_factory=dict)  # source id -> label shown when two sources run
+    record: bool = True  # keep each session's audio and transcript; off: captions only, nothing written
+    echo_suppression: bool = True  # with two sources: drop microphone captions that repeat the other source
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,23 @@ class ModelSettings:
     offline_source: str = DEFAULT_OFFLINE_MODEL  # Voxtral Mini 3B, for re-transcription (repo id or folder)
 
 
+FLOATING, DOCK_TOP, DOCK_BOTTOM = "floating", "top", "bottom"  # OverlaySettings.dock
+
+
 @dataclass(frozen=True)
 class OverlaySettings:
     click_through: bool = False
     placements: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)  # screen name -> x, y, w, h
+    dock: str = FLOATING  # FLOATING where placed, or the full width of the screen's top or bottom edge
+
+
+@dataclass(frozen=True)
+class ShortcutSettings:
+    """System-wide key combinations, written as Qt writes them ("Ctrl+Alt+Shift+L"); "" = none."""
+
+    toggle_overlay: str = "Ctrl+Alt+Shift+L"  # show or hide the captions
+    click_through: str = "Ctrl+Alt+Shift+K"
+    toggle_captions: str = "Ctrl+Alt+Shift+S"  # start or stop captioning
 
 
 LOCAL, SERVER = "local", "server"  # EngineSettings.kind
@@ -85,6 +101,7 @@ class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     overlay: OverlaySettings = field(default_factory=OverlaySettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    shortcuts: ShortcutSettings = field(default_factory=ShortcutSettings)
 
     def problems(self) -> list[str]:
         out = list(self.captions.problems())
@@ -204,6 +221,8 @@ _CHECKS: dict[str, dict[str, Check]] = {  # section -> field -> check; every fie
     "audio": {
         "source_ids": _texts(MAX_SOURCES, MAX_PATH_CHARS, "source ids (texts)"),
         "labels": _entries(_text(MAX_PATH_CHARS), _text(MAX_LABEL_CHARS), "source labels"),
+        "record": _flag,
+        "echo_suppression": _flag,
     },
     "captions": {
         "font_family": _text(MAX_NAME_CHARS),
@@ -227,6 +246,7 @@ _CHECKS: dict[str, dict[str, Check]] = {  # section -> field -> check; every fie
     "overlay": {
         "click_through": _flag,
         "placements": _entries(_text(MAX_NAME_CHARS), _rect, "screen placements"),
+        "dock": _choice(FLOATING, DOCK_TOP, DOCK_BOTTOM),
     },
     "engine": {
         "kind": _choice(LOCAL, SERVER),
@@ -235,6 +255,11 @@ _CHECKS: dict[str, dict[str, Check]] = {  # section -> field -> check; every fie
         "chat_model": _text(MAX_PATH_CHARS),
         "chat_server_url": _text(MAX_PATH_CHARS),
         "warned_unencrypted": _texts(MAX_ENTRIES, MAX_PATH_CHARS),
+    },
+    "shortcuts": {
+        "toggle_overlay": _text(MAX_SHORTCUT_CHARS),
+        "click_through": _text(MAX_SHORTCUT_CHARS),
+        "toggle_captions": _text(MAX_SHORTCUT_CHARS),
     },
 }
 

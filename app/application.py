@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLabel, QSplitter, QSystemTrayIcon, QWidget
 
 from app.captions.overlay import CaptionOverlay
@@ -73,11 +74,20 @@ class Captionist(QObject):
         self.live = LiveCaptions(capture_options=capture_options, parent=self)
         self.window = MainWindow()
         self.overlay = CaptionOverlay(self.settings.captions, dict(self.settings.overlay.placements),
-                                      self.settings.overlay.click_through)
+                                      self.settings.overlay.click_through, dock=self.settings.overlay.dock)
         w = self.window
         w.click_through_action.setChecked(self.settings.overlay.click_through)
-        self.tray = Tray(w.windowIcon(), [w.start_action, w.overlay_action, w.click_through_action, None,
-                                          w.show_window_action, w.settings_action, None, w.quit_action])
+        self.overlay.set_controls([w.start_action, w.show_window_action, w.settings_action, w.click_through_action])
+        self.reset_position_action = QAction("&Reset overlay position", w)
+        self.reset_position_action.setToolTip("Bring the caption overlay back to its default place")
+        self.reset_position_action.triggered.connect(self.overlay.reset_position)
+        self.recording_label = QLabel()
+        self.recording_label.setAccessibleName("Recording")
+        self.recording_label.hide()
+        w.statusBar().addPermanentWidget(self.recording_label)
+        self.tray = Tray(w.windowIcon(), [w.start_action, w.overlay_action, w.click_through_action,
+                                          self.reset_position_action, None, w.show_window_action, w.settings_action,
+                                          None, w.quit_action])
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray.show()
 
@@ -334,20 +344,40 @@ class Captionist(QObject):
             self.window.show_notice(Notice(Severity.ERROR, "Choose at least one audio source to caption."))
             return
         self.window.clear_notice()
+        self.overlay.clear()  # a new session: the last one's words are not continued
         if not self.overlay.isVisible():
             self.window.overlay_action.setChecked(True)
-        try:  # the recording comes first: audio reaches the disk before the model
-            self.recorder = SessionRecorder.start(self.data_dir, sources, on_error=self.recordingFailed.emit)
-            listeners = [self.recorder.listener]
-        except RecordingError as exc:  # captions still help the reader; the missing recording is said loudly
-            self.recorder, listeners = None, []
-            self.window.show_notice(Notice(Severity.ERROR, f"{exc} Captions run without a recording."))
+        self.recorder, listeners = None, []
+        if self.settings.audio.record:
+            try:  # the recording comes first: audio reaches the disk before the model
+                self.recorder = SessionRecorder.start(self.data_dir, sources, on_error=self.recordingFailed.emit)
+                listeners = [self.recorder.listener]
+            except RecordingError as exc:  # captions still help the reader; the missing recording is said loudly
+                self.window.show_notice(Notice(Severity.ERROR, f"{exc} Captions run without a recording."))
+        self._show_recording(self.recorder is not None)
         model = self.settings.model
         self.live.start(sources, delay_ms=model.delay_ms, lag_ceiling_s=model.lag_ceiling_s, listeners=listeners)
+
+    def _show_recording(self, recording: bool) -> None:
+        """Whether this session is kept must be plain to see: people in a meeting may not have agreed to it."""
+        label = self.recording_label
+        if recording:
+            label.setText("● Recording")
+            label.setStyleSheet("QLabel{color:#b71c1c;font-weight:bold;}")
+            label.setToolTip("Audio and captions are being saved to the library")
+        else:
+            label.setText("Not recording")
+            label.setStyleSheet("")
+            label.setToolTip("Captions only: nothing of this session is saved (Settings → Audio)")
+        label.setAccessibleDescription(label.toolTip())
+        label.show()
+        self.tray.setToolTip(f"Captionist — {label.text().lstrip('● ').lower()}")
 
     def _stopped(self) -> None:
         self.window.set_running(False)
         self.overlay.set_lag(None)
+        self.recording_label.hide()
+        self.tray.setToolTip("Captionist")
         recorder, self.recorder = self.recorder, None
         if recorder is not None:
             info = recorder.close()
@@ -447,6 +477,7 @@ class Captionist(QObject):
         old = self.settings
         self._save(new)
         self.overlay.set_style(new.captions)
+        self.overlay.set_dock(new.overlay.dock)
         if new.audio.source_ids != old.audio.source_ids:
             self.refresh_sources()
             if self.live.running:

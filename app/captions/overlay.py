@@ -6,6 +6,7 @@ import math
 
 from PySide6.QtCore import QEasingCurve, QEvent, QPoint, QPointF, QRect, QRectF, Qt, QTimer, QVariantAnimation, Signal
 from PySide6.QtGui import (
+    QAction,
     QColor,
     QEnterEvent,
     QFont,
@@ -20,12 +21,13 @@ from PySide6.QtGui import (
     QScreen,
     QShowEvent,
 )
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QHBoxLayout, QToolButton, QWidget
 
 from app.captions import style as caption_style
 from app.captions.layout import RollUp
 from app.captions.style import CaptionStyle
 from app.events import CaptionEvent
+from app.settings import DOCK_TOP, FLOATING
 
 LAG_SHOWN_FROM_S = 1.5  # captions this far behind get a visible "behind" badge
 FADE_DURATION_MS = 600
@@ -33,6 +35,10 @@ PLACEMENT_DEBOUNCE_MS = 400
 _EDGE_PX = 8  # width of the left/right resize edges
 _GRIP_PX = 18  # the bottom-right resize grip
 _MIN_WIDTH_CHARS = 12
+_CONTROLS_PX = 30  # height of the control strip's buttons: big enough to hit
+_CONTROL_STYLE = ("QToolButton{background:rgba(0,0,0,210);color:#ffffff;border:1px solid #9e9e9e;"
+                  "border-radius:4px;padding:2px 8px;}"
+                  "QToolButton:checked{background:#0d47a1;}QToolButton:hover{border-color:#ffffff;}")
 
 
 def _rect_tuple(rect: QRect) -> tuple[int, int, int, int]:
@@ -43,7 +49,9 @@ class CaptionOverlay(QWidget):
     """Live captions over every other window. Drag to move, drag the sides or the corner grip to resize.
 
     The box height always fits exactly ``style.lines`` lines; the user chooses the width. A strip above the box holds
-    the lag badge and is transparent otherwise.
+    the lag badge and, while the pointer rests on the overlay, its control buttons; it is transparent otherwise.
+    Docked at the top or bottom of the screen it spans the screen's width and cannot be dragged. However it is moved,
+    resized, or its screen changes, the overlay stays inside a screen's available area.
     """
 
     placementChanged = Signal(str, object)  # screen name, (x, y, w, h) after the user moved or resized the overlay
@@ -54,6 +62,8 @@ class CaptionOverlay(QWidget):
         placements: dict[str, tuple[int, int, int, int]] | None = None,
         click_through: bool = False,
         parent: QWidget | None = None,
+        *,
+        dock: str = FLOATING,
     ) -> None:
         flags = Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint | Qt.WindowType.Tool
         flags |= Qt.WindowType.WindowDoesNotAcceptFocus
@@ -69,6 +79,12 @@ class CaptionOverlay(QWidget):
 
         self._placements = dict(placements or {})
         self._placed = False
+        self._dock = dock
+        self._controls = QWidget(self)
+        self._controls.setAccessibleName("Caption controls")
+        self._controls.setStyleSheet(_CONTROL_STYLE)
+        QHBoxLayout(self._controls).setContentsMargins(0, 0, 0, 0)
+        self._controls.hide()
         self._rollup = RollUp(style.max_line_chars, style.lines)
         self._lag_text = ""
         self._opacity = 1.0  # painted fade level, so grab() and every platform see the same result
@@ -85,6 +101,14 @@ class CaptionOverlay(QWidget):
         self._fade_timer.timeout.connect(self._fade.start)
         self._placement_timer = QTimer(self, singleShot=True, interval=PLACEMENT_DEBOUNCE_MS)
         self._placement_timer.timeout.connect(self._emit_placement)
+        # Screens come and go (a laptop leaves its dock) and change size; the overlay must never be left off-screen.
+        self._screen_timer = QTimer(self, singleShot=True, interval=0)
+        self._screen_timer.timeout.connect(self._keep_on_screen)
+        app = QGuiApplication.instance()
+        app.screenAdded.connect(self._watch_screen)
+        app.screenRemoved.connect(self._screens_changed)
+        for screen in QGuiApplication.screens():
+            self._watch_screen(screen)
 
         self.set_style(style)
 
@@ -101,16 +125,17 @@ class CaptionOverlay(QWidget):
         self._metrics = QFontMetricsF(self._font)
         self._badge_font = QFont(style.font_family, max(9, min(16, style.font_size // 2)))
         self._pad = max(6.0, self._metrics.height() * 0.3)
-        self._strip = int(QFontMetricsF(self._badge_font).height()) + 6
+        self._strip = max(int(QFontMetricsF(self._badge_font).height()) + 6, _CONTROLS_PX + 4)
         narrowest = int(self._metrics.averageCharWidth() * _MIN_WIDTH_CHARS + 2 * self._pad)
         # Very large fonts must still fit on the screen, even if fewer characters fit on a line then.
         self.setMinimumWidth(min(narrowest, QGuiApplication.primaryScreen().availableGeometry().width()))
         bottom = self.geometry().bottom()
         self.setFixedHeight(self._box_height() + self._strip)
-        if self._placed:
+        if self._placed and self._dock != FLOATING:
+            self._place()
+        elif self._placed:
             # The box keeps its bottom edge, where the newest line is read, and stays on the screen.
-            screen = self.screen() or QGuiApplication.primaryScreen()
-            self.setGeometry(self._clamped(screen, (self.x(), bottom + 1 - self.height(), self.width(), 0)))
+            self.setGeometry(self._clamped(self._screen(), (self.x(), bottom + 1 - self.height(), self.width(), 0)))
         self._update_wrap()
         if style.fade_after_s <= 0:
             self._fade_timer.stop()
@@ -152,6 +177,8 @@ class CaptionOverlay(QWidget):
         if on == self.click_through():
             return
         visible = self.isVisible()
+        if on:  # the buttons could not be clicked any more
+            self._controls.hide()
         self.setWindowFlag(Qt.WindowType.WindowTransparentForInput, on)
         if visible:  # changing window flags hides the window
             self.show()
@@ -159,6 +186,49 @@ class CaptionOverlay(QWidget):
     def click_through(self) -> bool:
         """Whether clicks pass through."""
         return bool(self.windowFlags() & Qt.WindowType.WindowTransparentForInput)
+
+    def set_controls(self, actions: list[QAction]) -> None:
+        """The buttons of the control strip, shown while the pointer rests on the overlay; they follow the
+        actions' text and checked state."""
+        layout = self._controls.layout()
+        while layout.count():
+            layout.takeAt(0).widget().deleteLater()
+        for action in actions:
+            button = QToolButton(self._controls)
+            button.setDefaultAction(action)
+            button.setAccessibleName(action.text().replace("&", ""))
+            action.changed.connect(lambda b=button, a=action: b.setAccessibleName(a.text().replace("&", "")))
+            button.setFixedHeight(_CONTROLS_PX)
+            layout.addWidget(button)
+        self._controls.adjustSize()
+
+    def controls(self) -> list[QToolButton]:
+        """The control strip's buttons."""
+        return self._controls.findChildren(QToolButton)
+
+    def controls_shown(self) -> bool:
+        """Whether the control strip is showing."""
+        return self._controls.isVisible()
+
+    def dock(self) -> str:
+        """FLOATING, DOCK_TOP or DOCK_BOTTOM."""
+        return self._dock
+
+    def set_dock(self, dock: str) -> None:
+        """Dock to the top or bottom edge of the screen at full width, or float where the user last put it."""
+        if dock == self._dock:
+            return
+        self._dock = dock
+        self.update()
+        if self._placed:
+            self._place()
+
+    def reset_position(self) -> None:
+        """Forget where the user put the overlay on its screen: back to the default place, floating or docked."""
+        self._placements.pop(self._screen().name(), None)
+        self._place()
+        if self._dock == FLOATING:
+            self._emit_placement()
 
     def clear(self) -> None:
         """Remove all text."""
@@ -209,8 +279,16 @@ class CaptionOverlay(QWidget):
             self._place()
         super().showEvent(event)
 
+    def _screen(self) -> QScreen:
+        return self.screen() or QGuiApplication.primaryScreen()
+
     def _place(self) -> None:
-        screen = self.screen() or QGuiApplication.primaryScreen()
+        screen = self._screen()
+        if self._dock != FLOATING:
+            area = screen.availableGeometry()
+            y = area.top() if self._dock == DOCK_TOP else area.bottom() + 1 - self.height()
+            self.setGeometry(area.x(), y, area.width(), self.height())
+            return
         saved = self._placements.get(screen.name())
         if saved is None:
             screen = QGuiApplication.primaryScreen()
@@ -220,6 +298,24 @@ class CaptionOverlay(QWidget):
             y = area.bottom() + 1 - self.height() - int(area.height() * 0.05)
             saved = (x, y, width, self.height())
         self.setGeometry(self._clamped(screen, saved))
+
+    def _watch_screen(self, screen: QScreen) -> None:
+        screen.availableGeometryChanged.connect(self._screens_changed)
+
+    def _screens_changed(self, *_: object) -> None:
+        # Later, once Qt has moved the windows of a removed screen to another one.
+        self._screen_timer.start()
+
+    def _keep_on_screen(self) -> None:
+        if not self._placed:
+            return
+        if self._dock != FLOATING:
+            self._place()
+            return
+        screen = QGuiApplication.screenAt(self.geometry().center()) or self._screen()
+        clamped = self._clamped(screen, _rect_tuple(self.geometry()))
+        if clamped != self.geometry():
+            self.setGeometry(clamped)
 
     def _clamped(self, screen: QScreen, rect: tuple[int, int, int, int]) -> QRect:
         area = screen.availableGeometry()
@@ -259,35 +355,52 @@ class CaptionOverlay(QWidget):
         return "left" if pos.x() < _EDGE_PX else "move"
 
     def enterEvent(self, event: QEnterEvent) -> None:  # noqa: N802 - Qt override
-        self._hover = True  # the resize grip is drawn only while the pointer is over the overlay
+        self._hover = True  # the resize grip and the controls show only while the pointer is over the overlay
+        self._show_controls()
         self.update()
         super().enterEvent(event)
 
     def leaveEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         self._hover = False
+        self._controls.hide()
         self.update()
         super().leaveEvent(event)
 
+    def _show_controls(self) -> None:
+        if self.click_through() or not self.controls():
+            return
+        self._controls.adjustSize()
+        self._controls.move(2, max(0, (self._strip - self._controls.height()) // 2))
+        self._controls.show()
+        self._controls.raise_()
+
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
-        if event.button() != Qt.MouseButton.LeftButton:
+        if event.button() != Qt.MouseButton.LeftButton or self._dock != FLOATING:
             return super().mousePressEvent(event)
         self._press = (self._zone(event.position()), event.globalPosition().toPoint(), self.geometry())
         event.accept()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if self._dock != FLOATING:
+            self.unsetCursor()
+            return
         if self._press is None:
             moving = self._zone(event.position()) == "move"
             self.setCursor(Qt.CursorShape.SizeAllCursor if moving else Qt.CursorShape.SizeHorCursor)
             return
         what, start, geometry = self._press
-        delta = event.globalPosition().toPoint() - start
+        pointer = event.globalPosition().toPoint()
+        delta = pointer - start
         if what == "move":
-            self.move(geometry.topLeft() + delta)
+            wanted = (geometry.x() + delta.x(), geometry.y() + delta.y(), geometry.width(), 0)
         elif what == "right":
-            self.resize(max(self.minimumWidth(), geometry.width() + delta.x()), self.height())
+            wanted = (geometry.x(), geometry.y(), geometry.width() + delta.x(), 0)
         else:
             width = max(self.minimumWidth(), geometry.width() - delta.x())
-            self.setGeometry(geometry.right() + 1 - width, geometry.y(), width, self.height())
+            wanted = (geometry.right() + 1 - width, geometry.y(), width, 0)
+        # Clamped to the screen under the pointer, so it can be dragged to another screen but never off all of them.
+        screen = QGuiApplication.screenAt(pointer) or self._screen()
+        self.setGeometry(self._clamped(screen, wanted))
         self._placement_timer.start()
         event.accept()
 
@@ -301,6 +414,8 @@ class CaptionOverlay(QWidget):
 
     def _emit_placement(self) -> None:
         screen = self.screen() or QGuiApplication.primaryScreen()
+        if self._dock != FLOATING:  # a docked overlay's place follows from its screen; the floating one is kept
+            return
         placement = _rect_tuple(self.geometry())
         self._placements[screen.name()] = placement
         self.placementChanged.emit(screen.name(), placement)
@@ -324,7 +439,7 @@ class CaptionOverlay(QWidget):
         painter.setClipping(False)
         if self._lag_text:
             self._paint_badge(painter)
-        if self._hover and not self.click_through():
+        if self._hover and not self.click_through() and self._dock == FLOATING:
             self._paint_grip(painter, box)
         painter.end()
 

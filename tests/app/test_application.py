@@ -242,3 +242,50 @@ def test_a_question_about_a_recording_is_answered_in_the_chat_panel_and_saved(
         assert saved.turns == app.chat.conversation.turns
     finally:
         app.quit()
+
+
+def test_a_new_session_starts_with_an_empty_overlay_and_says_whether_it_records(qtbot, program, speech_file,
+                                                                                 tmp_path) -> None:
+    path, _ = speech_file
+    app = program()
+    app.show()
+    qtbot.waitUntil(lambda: app.live.engine is not None, timeout=30000)
+    app.add_file_source(path)
+    with qtbot.waitSignal(app.live.stopped, timeout=60000):
+        app.start_captions()
+        assert app.recording_label.isVisible() or not app.window.isVisible()
+        assert app.recording_label.text() == "● Recording"
+    first = app.overlay.full_text()
+    assert first and not app.recording_label.isVisibleTo(app.window)
+    with qtbot.waitSignal(app.live.stopped, timeout=60000):
+        app.start_captions()
+        assert app.overlay.full_text() == ""  # the previous session's words are gone, not continued
+    assert app.overlay.full_text() == first  # the same file again: the same words, once
+    assert len(list(sessions_dir(app.data_dir).iterdir())) == 2
+
+    # Captions without a recording: nothing is written, and the window says so while captions run.
+    app.apply_settings(dataclasses.replace(app.settings, audio=dataclasses.replace(app.settings.audio, record=False)))
+    with qtbot.waitSignal(app.live.stopped, timeout=60000):
+        app.start_captions()
+        assert app.recording_label.text() == "Not recording"
+    assert app.overlay.full_text() == first
+    assert len(list(sessions_dir(app.data_dir).iterdir())) == 2
+    assert SettingsStore(app.store.path).load()[0].audio.record is False
+
+
+def test_the_overlay_controls_and_reset_position(qtbot, program) -> None:
+    app = program()
+    w = app.window
+    names = [b.defaultAction() for b in app.overlay.controls()]
+    assert names == [w.start_action, w.show_window_action, w.settings_action, w.click_through_action]
+    assert app.reset_position_action in app.tray.menu_actions()
+    app.overlay.show()
+    screen = app.overlay.screen()
+    app.overlay.move(screen.availableGeometry().topLeft())
+    with qtbot.waitSignal(app.overlay.placementChanged, timeout=3000):
+        app.reset_position_action.trigger()
+    assert app.settings.overlay.placements[screen.name()] == (app.overlay.x(), app.overlay.y(), app.overlay.width(),
+                                                              app.overlay.height())
+    app.apply_settings(dataclasses.replace(app.settings, overlay=dataclasses.replace(app.settings.overlay,
+                                                                                       dock="top")))
+    assert app.overlay.dock() == "top" and app.overlay.y() == screen.availableGeometry().top()

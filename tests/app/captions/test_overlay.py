@@ -344,3 +344,99 @@ def test_resize_grip_shows_while_hovered(qtbot) -> None:
     overlay.set_click_through(False)
     QApplication.sendEvent(overlay, QEvent(QEvent.Type.Leave))
     assert grip_pixels() == 0
+
+
+def drag(overlay: CaptionOverlay, start: QPoint, by: QPoint) -> None:
+    QTest.mousePress(overlay, Qt.MouseButton.LeftButton, pos=start)
+    QTest.mouseMove(overlay, start + by)
+    QTest.mouseRelease(overlay, Qt.MouseButton.LeftButton, pos=start + by)
+
+
+def test_dragging_or_resizing_never_leaves_it_off_the_screen(qtbot) -> None:
+    overlay = make(qtbot)
+    area = QGuiApplication.primaryScreen().availableGeometry()
+    for by in (QPoint(-5000, 0), QPoint(5000, 0), QPoint(0, -5000), QPoint(0, 5000), QPoint(4000, 4000)):
+        drag(overlay, QPoint(overlay.width() // 2, 40), by)
+        assert area.contains(overlay.geometry()), by
+    drag(overlay, QPoint(overlay.width() - 3, overlay.height() - 3), QPoint(9000, 0))  # the corner grip
+    assert area.contains(overlay.geometry())
+    drag(overlay, QPoint(2, 40), QPoint(-9000, 0))  # the left edge
+    assert area.contains(overlay.geometry())
+    with qtbot.waitSignal(overlay.placementChanged, timeout=3000) as saved:
+        drag(overlay, QPoint(overlay.width() // 2, 40), QPoint(-9000, 9000))
+    x, y, w, h = saved.args[1]
+    assert area.contains(QRect(x, y, w, h))  # what is remembered is on the screen too
+
+
+def test_a_screen_that_changes_brings_it_back(qtbot) -> None:
+    overlay = make(qtbot)
+    screen = QGuiApplication.primaryScreen()
+    area = screen.availableGeometry()
+    overlay.move(area.right() + 500, area.bottom() + 500)  # where a screen that went away or shrank left it
+    assert not area.contains(overlay.geometry())
+    screen.availableGeometryChanged.emit(area)
+    qtbot.waitUntil(lambda: area.contains(overlay.geometry()), timeout=2000)
+
+
+def test_reset_position_brings_back_the_default_place(qtbot) -> None:
+    screen = QGuiApplication.primaryScreen()
+    overlay = make(qtbot, placements={screen.name(): (3, 4, 300, 100)})
+    assert overlay.pos() == QPoint(3, 4)
+    with qtbot.waitSignal(overlay.placementChanged, timeout=3000) as reset:
+        overlay.reset_position()
+    area = screen.availableGeometry()
+    assert overlay.width() == pytest.approx(area.width() * 0.6, abs=2)
+    assert abs(overlay.geometry().center().x() - area.center().x()) <= 2
+    assert reset.args == [screen.name(), (overlay.x(), overlay.y(), overlay.width(), overlay.height())]
+
+
+@pytest.mark.parametrize("dock", ["top", "bottom"])
+def test_docked_at_full_width_and_it_stays_there(qtbot, dock: str) -> None:
+    screen = QGuiApplication.primaryScreen()
+    area = screen.availableGeometry()
+    overlay = make(qtbot, placements={screen.name(): (30, 40, 300, 100)}, dock=dock)
+    assert (overlay.x(), overlay.width()) == (area.x(), area.width())
+    if dock == "top":
+        assert overlay.y() == area.top()
+    else:
+        assert overlay.geometry().bottom() == area.bottom()
+    assert overlay.height() == overlay.box_rect().bottom() + 1  # the box fits its lines exactly
+    docked = overlay.geometry()
+    drag(overlay, QPoint(overlay.width() // 2, 40), QPoint(-100, -100))
+    drag(overlay, QPoint(overlay.width() - 3, overlay.height() - 3), QPoint(-300, 0))
+    assert overlay.geometry() == docked
+    overlay.set_style(dataclasses.replace(overlay.caption_style(), font_size=60, lines=3))  # taller: still docked
+    assert overlay.width() == area.width() and area.contains(overlay.geometry())
+    edge = overlay.geometry().top() == area.top() if dock == "top" else overlay.geometry().bottom() == area.bottom()
+    assert edge
+    overlay.set_dock("floating")  # the floating place is kept while docked
+    assert overlay.geometry() == QRect(30, 40, max(300, overlay.minimumWidth()), overlay.height())
+
+
+def test_the_control_strip_shows_while_the_pointer_rests_on_it(qtbot) -> None:
+    from PySide6.QtGui import QAction
+
+    overlay = make(qtbot)
+    pressed = []
+    actions = [QAction(text, overlay) for text in ("&Stop captions", "Show &window", "Se&ttings…", "&Click-through")]
+    actions[0].triggered.connect(lambda: pressed.append("stop"))
+    overlay.set_controls(actions)
+    assert not overlay.controls_shown()
+    position = QPointF(overlay.width() / 2, overlay.height() / 2)
+    QApplication.sendEvent(overlay, QEnterEvent(position, position, overlay.mapToGlobal(position)))
+    assert overlay.controls_shown()
+    buttons = overlay.controls()
+    assert [b.accessibleName() for b in buttons] == ["Stop captions", "Show window", "Settings…", "Click-through"]
+    for button in buttons:  # inside the strip above the box, big enough to hit
+        assert button.height() >= 24
+        geometry = QRect(button.mapTo(overlay, QPoint(0, 0)), button.size())
+        assert overlay.rect().contains(geometry) and not geometry.intersects(overlay.box_rect())
+    QTest.mouseClick(buttons[0], Qt.MouseButton.LeftButton)
+    assert pressed == ["stop"]
+    actions[0].setText("&Start captions")
+    assert buttons[0].accessibleName() == "Start captions"
+    QApplication.sendEvent(overlay, QEvent(QEvent.Type.Leave))
+    assert not overlay.controls_shown()
+    overlay.set_click_through(True)  # it could not be clicked: no controls
+    QApplication.sendEvent(overlay, QEnterEvent(position, position, overlay.mapToGlobal(position)))
+    assert not overlay.controls_shown()

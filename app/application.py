@@ -7,6 +7,7 @@ settings saved. It is created by ``app.gui.run`` and by the GUI tests.
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -345,6 +346,7 @@ class Captionist(QObject):
             return
         self.window.clear_notice()
         self.overlay.clear()  # a new session: the last one's words are not continued
+        self.window.transcript.start_session(datetime.now())
         if not self.overlay.isVisible():
             self.window.overlay_action.setChecked(True)
         self.recorder, listeners = None, []

@@ -1,7 +1,9 @@
 """The live transcript: caption events from one or more sources gathered into timestamped lines (no Qt).
 
-Text arrives token by token. Each event either extends the newest line or starts a new one, so the cost of an event
-does not grow with the length of the session; every line is kept, because the user scrolls back through them.
+Text arrives token by token. Each event either extends its source's running line or starts a new one, so the cost
+of an event does not grow with the length of the session; every line is kept, because the user scrolls back through
+them. With two sources, each keeps a running line of its own: two people talking at once read as two growing lines,
+not as alternating one-word lines. A session header (the date and time it started) separates captioning sessions.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 
 from app.events import CaptionEvent, CaptionGap
@@ -30,11 +33,12 @@ class TranscriptLine:
     start_s: float
     end_s: float
     text: str
+    header: bool = False  # a session header: no time or label before it
 
 
 class ChangeKind(str, Enum):
     APPENDED = "appended"  # a new line was added at the end
-    UPDATED = "updated"  # text was added to the newest line
+    UPDATED = "updated"  # text was added to the end of line ``index`` (a source's running line)
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,16 @@ def gaps_note(gaps: Sequence[CaptionGap]) -> str:
             "in.")
 
 
+def session_header(started: datetime) -> str:
+    """The line that opens a captioning session in the live transcript."""
+    return f"— Session of {started:%A %d %B %Y, %H:%M} —"
+
+
 def line_prefix(line: TranscriptLine) -> str:
-    """What is shown before a line's text: ``[hh:mm:ss] Label: `` (no label part when the label is empty)."""
+    """What is shown before a line's text: ``[hh:mm:ss] Label: `` (no label part when the label is empty; nothing
+    before a session header)."""
+    if line.header:
+        return ""
     stamp = f"[{format_timestamp(line.start_s)}] "
     return f"{stamp}{line.label}: " if line.label else stamp
 
@@ -130,11 +142,17 @@ def match_spans(text: str, query: str) -> list[tuple[int, int]]:
 
 
 class LiveTranscript:
-    """Caption events gathered into lines; see the module docstring."""
+    """Caption events gathered into lines; see the module docstring.
 
-    def __init__(self) -> None:
+    ``running_lines=False`` groups as earlier versions did (any change of source starts a line), which the library
+    keeps for stored sessions: corrections saved there are keyed by line number.
+    """
+
+    def __init__(self, *, running_lines: bool = True) -> None:
         self._lines: list[TranscriptLine] = []
         self._closed: set[str] = set()  # sources whose stream ended: their next text starts a new line
+        self._running: dict[str, int] = {}  # source id -> the index of its line that new text may extend
+        self._per_source = running_lines
 
     @property
     def lines(self) -> list[TranscriptLine]:
@@ -159,10 +177,21 @@ class LiveTranscript:
         self._closed.add(gap.source_id)
         return [LineChange(ChangeKind.APPENDED, line.index, text)]
 
+    def start_session(self, started: datetime) -> list[LineChange]:
+        """A header line for a new captioning session; every source's next text starts a new line (its times start
+        at the new session's start)."""
+        text = session_header(started)
+        line = TranscriptLine(len(self._lines), "", "", 0.0, 0.0, text, header=True)
+        self._lines.append(line)
+        self._running.clear()
+        self._closed.clear()
+        return [LineChange(ChangeKind.APPENDED, line.index, text)]
+
     def clear(self) -> None:
         """Forget all lines."""
         self._lines.clear()
         self._closed.clear()
+        self._running.clear()
 
     def search(self, query: str) -> list[int]:
         """Indices of the lines containing ``query`` under Unicode case folding; [] for an empty query."""
@@ -173,7 +202,7 @@ class LiveTranscript:
         return "\n".join(line_prefix(line) + line.text for line in self._lines)
 
     def _add_piece(self, event: CaptionEvent, piece: str, label: str, changes: list[LineChange]) -> None:
-        last = self._lines[-1] if self._lines else None
+        last = self._running_line(event.source_id)
         if last is None or self._starts_new_line(last, event, piece):
             text = piece.lstrip()
             if not text:  # whitespace never opens a line
@@ -181,6 +210,7 @@ class LiveTranscript:
             self._closed.discard(event.source_id)
             line = TranscriptLine(len(self._lines), event.source_id, label, event.start_s, event.end_s, text)
             self._lines.append(line)
+            self._running[event.source_id] = line.index
             changes.append(LineChange(ChangeKind.APPENDED, line.index, text))
             return
         last.text += piece
@@ -191,6 +221,12 @@ class LiveTranscript:
         else:
             changes.append(LineChange(ChangeKind.UPDATED, last.index, piece))
 
+    def _running_line(self, source_id: str) -> TranscriptLine | None:
+        if not self._per_source:
+            return self._lines[-1] if self._lines else None
+        index = self._running.get(source_id)
+        return self._lines[index] if index is not None else None
+
     def _starts_new_line(self, last: TranscriptLine, event: CaptionEvent, piece: str) -> bool:
         if event.source_id != last.source_id or event.source_id in self._closed:
             return True
@@ -198,6 +234,10 @@ class LiveTranscript:
         if gap >= PAUSE_S:
             return True
         if gap >= SENTENCE_PAUSE_S and last.text.rstrip().endswith(SENTENCE_ENDS):
+            return True
+        # Once someone else has spoken below it, a line grows only while its speaker talks on without a break:
+        # after a pause the words would read as said before the other person's.
+        if gap >= SENTENCE_PAUSE_S and last.index != len(self._lines) - 1:
             return True
         if len(last.text) >= HARD_LINE_CHARS:
             return True

@@ -220,12 +220,13 @@ def version_names(folder: Path) -> list[str]:
 
 
 def build_lines(events: Iterable[CaptionEvent], sources: tuple[SourceInfo, ...]) -> list[TranscriptLine]:
-    """The transcript lines of stored events, grouped exactly as the live view grouped them.
+    """The transcript lines of stored events, grouped as every version has grouped them (corrections are saved by
+    line number, so the grouping of a stored session must not change).
 
     A source's label is shown when it has one; the device name stands in only when several sources were recorded.
     """
     labels = {s.id: s.label or (s.name if len(sources) > 1 else "") for s in sources}
-    transcript = LiveTranscript()
+    transcript = LiveTranscript(running_lines=False)
     for event in events:
         transcript.add(event, storable(labels.get(event.source_id, "")))
     return transcript.lines

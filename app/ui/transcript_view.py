@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
+from datetime import datetime
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QColor, QFont, QKeyEvent, QKeySequence, QShortcut, QTextCharFormat, QTextCursor
@@ -119,18 +120,28 @@ class TranscriptView(QWidget):
         """Show that a stretch got no captions (e.g. the caption server was unreachable)."""
         self._show(self._transcript.add_gap(gap, label))
 
+    def start_session(self, started: datetime) -> None:
+        """Head the captions that follow with the date and time their session started."""
+        self._show(self._transcript.start_session(started))
+
     def _show(self, changes: list[LineChange]) -> None:
         if not changes:
             return
-        cursor = QTextCursor(self.text.document())
-        cursor.movePosition(QTextCursor.MoveOperation.End)
+        doc = self.text.document()
+        cursor = QTextCursor(doc)
         for change in changes:
-            if change.kind is ChangeKind.UPDATED:
+            if change.kind is ChangeKind.UPDATED:  # a running line: the newest, or another source's above it
+                cursor = QTextCursor(doc.findBlockByNumber(change.index))
+                cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock)
                 cursor.insertText(change.text, self._plain_format)
                 continue
+            cursor.movePosition(QTextCursor.MoveOperation.End)
             if change.index > 0:  # the document's first block already exists
                 cursor.insertBlock()
             line = self._transcript.lines[change.index]
+            if line.header:
+                cursor.insertText(change.text, self._label_format)
+                continue
             cursor.insertText(f"[{format_timestamp(line.start_s)}] ", self._plain_format)
             if line.label:
                 cursor.insertText(f"{line.label}:", self._label_format)

@@ -45,14 +45,64 @@ def test_events_without_text_change_nothing_and_do_not_bridge_a_pause():
     assert texts(t) == ["One", "two"]
 
 
-def test_source_change_starts_a_new_line():
+def test_each_source_keeps_a_running_line():
     t = LiveTranscript()
     feed(t, ["Hi", " all"], 0.0, "mic", "You")
     changes = t.add(ev(" Hey", 0.2, "sys"), "Others")
     assert changes == [LineChange(ChangeKind.APPENDED, 1, "Hey")]  # leading space dropped
+    assert t.add(ev(" again", 0.3, "mic"), "You") == [LineChange(ChangeKind.UPDATED, 0, " again")]
+    assert texts(t) == ["Hi all again", "Hey"]
+    assert [line.label for line in t.lines] == ["You", "Others"]
+
+
+def test_two_people_talking_at_once_read_as_two_growing_lines():
+    t = LiveTranscript()
+    mine = ["I", "think", "we", "should", "ship", "on", "Monday"]
+    theirs = ["Yes", "but", "the", "tests", "are", "not", "green"]
+    at = 0.0
+    for a, b in zip(mine, theirs, strict=True):  # word by word, alternating, as the worker delivers them
+        t.add(ev(" " + a, at, "mic"), "You")
+        t.add(ev(" " + b, at + 0.04, "sys"), "Others")
+        at += 0.24
+    assert texts(t) == [" ".join(mine), " ".join(theirs)]
+    # Both break at sentence ends and pauses exactly as one source's line does.
+    t.add(ev(".", at, "mic"), "You")
+    t.add(ev(" Then", at + 0.6, "mic"), "You")
+    t.add(ev(" again", at + 0.1, "sys"), "Others")
+    t.add(ev(" Later", at + 3.0, "sys"), "Others")
+    assert texts(t) == [" ".join(mine) + ".", " ".join(theirs) + " again", "Then", "Later"]
+
+
+def test_a_line_with_another_speaker_below_it_ends_at_a_short_pause():
+    t = LiveTranscript()
+    feed(t, ["So", " about", " the", " budget"], 0.0, "sys", "Others")
+    feed(t, ["Right"], 0.4, "mic", "You")
+    t.add(ev(" we", 1.0, "sys"), "Others")  # 0.6 s later, after the other person spoke: reads below them
+    assert texts(t) == ["So about the budget", "Right", "we"]
+
+
+def test_the_old_grouping_for_stored_sessions():
+    t = LiveTranscript(running_lines=False)
+    feed(t, ["Hi", " all"], 0.0, "mic", "You")
+    t.add(ev(" Hey", 0.2, "sys"), "Others")
     t.add(ev(" again", 0.3, "mic"), "You")
     assert texts(t) == ["Hi all", "Hey", "again"]
-    assert [line.label for line in t.lines] == ["You", "Others", "You"]
+
+
+def test_a_session_header_separates_sessions_and_their_times():
+    from datetime import datetime
+
+    t = LiveTranscript()
+    t.start_session(datetime(2026, 12, 4, 9, 5))
+    feed(t, ["Good", " morning"], 0.0, "mic")
+    t.start_session(datetime(2026, 12, 4, 14, 30))
+    feed(t, ["Welcome", " back"], 0.0, "mic")  # the same source, times from 0 again: a line of the new session
+    assert texts(t) == ["— Session of Friday 04 December 2026, 09:05 —", "Good morning",
+                        "— Session of Friday 04 December 2026, 14:30 —", "Welcome back"]
+    assert [line.header for line in t.lines] == [True, False, True, False]
+    assert t.text_with_timestamps().splitlines() == [
+        "— Session of Friday 04 December 2026, 09:05 —", "[00:00:00] Good morning",
+        "— Session of Friday 04 December 2026, 14:30 —", "[00:00:00] Welcome back"]
 
 
 def test_long_pause_starts_a_new_line_short_pause_does_not():

@@ -176,3 +176,20 @@ def test_search_takes_any_text_typed(view, qtbot):
     for query in ("\x00", "bud\x00get", "(", "[a-z]+", "x" * 100_000):  # (Qt drops lone surrogates)
         view.search_field.setText(query)
         assert view.match_label.text() == "No matches"
+
+
+def test_two_sources_grow_their_own_lines_and_sessions_have_headers(view, qtbot):
+    from datetime import datetime
+
+    view.start_session(datetime(2026, 12, 4, 9, 5))
+    for i, (mine, theirs) in enumerate(zip(["can", "you", "hear", "me"], ["yes", "loud", "and", "clear"], strict=True)):
+        say(view, " " + mine, 1.0 + 0.24 * i)
+        say(view, " " + theirs, 1.04 + 0.24 * i, "sys", "Others")
+    assert lines_of(view) == ["— Session of Friday 04 December 2026, 09:05 —", "[00:00:01] You: can you hear me",
+                              "[00:00:01] Others: yes loud and clear"]
+    view.start_session(datetime(2026, 12, 4, 10, 0))
+    say(view, "again", 0.5)
+    assert lines_of(view)[-2:] == ["— Session of Friday 04 December 2026, 10:00 —", "[00:00:00] You: again"]
+    assert [line_prefix(line) + line.text for line in view.transcript().lines] == lines_of(view)
+    view.search_field.setText("hear")  # searching still finds the words in a line above the newest
+    assert view.text.textCursor().selectedText() == "hear"

@@ -34,8 +34,10 @@ def export_session(library: Library, session_id: str, version: str, fmt: str, pa
                    timestamps: bool = True, labels: bool | None = None) -> Path:
     """Write one version of a session in ``fmt`` to ``path`` (atomically); returns the path written.
 
-    The name is shortened when too long for the file system. Raises OutputRefused (an OSError) before reading
-    anything when ``path`` is audio, a folder, a link, inside the library's sessions folder, or cannot be written.
+    ``labels`` names each turn's speaker; a session of one source has no one to tell apart, so its export carries no
+    labels whatever is asked. The name is shortened when too long for the file system. Raises OutputRefused (an
+    OSError) before reading anything when ``path`` is audio, a folder, a link, inside the library's sessions folder,
+    or cannot be written.
     """
     path = check_output(path, protected=[library.sessions_dir])
     folder = library.folder(session_id)
@@ -43,7 +45,8 @@ def export_session(library: Library, session_id: str, version: str, fmt: str, pa
     events = corrected_events(read_version(folder, version), library.lines(session_id, version))
     names = {s.id: s.display for s in meta.sources}
     info = library.version_meta(session_id, version)
-    text = export(events, fmt, labels=names, show_labels=labels, timestamps=timestamps,
+    shown = labels if len(meta.sources) > 1 else False
+    text = export(events, fmt, labels=names, show_labels=shown, timestamps=timestamps,
                   model=str(info.get("model", "Voxtral Mini 4B Realtime (live)")), title=meta.title,
                   date=meta.started_at.isoformat(timespec="minutes") if meta.started_at else None)
     return write_export(path, text)

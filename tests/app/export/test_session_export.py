@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PySide6.QtWidgets import QDialogButtonBox
 
@@ -69,3 +70,22 @@ def test_the_dialog_suggests_a_name_that_fits_and_keeps_save_from_a_refused_file
     dialog.path.setText(str(tmp_path / "fine.json"))
     save.click()
     assert dialog.result() == ExportDialog.DialogCode.Accepted
+
+
+@pytest.mark.parametrize("fmt", ["srt", "vtt", "txt", "md"])
+def test_a_single_source_session_exports_without_a_source_label(tmp_path, fmt) -> None:
+    from tests.app.library.sessions import STANDUP
+
+    folder = make_session(tmp_path / "data", "Played file", STANDUP, labels={"mic": "File"})
+    two = make_session(tmp_path / "data", "Meeting", MEETING, labels={"mic": "You", "sys": "Others"},
+                       audio={"mic": np.zeros(16000, np.float32), "sys": np.zeros(16000, np.float32)})
+    library = Library(tmp_path / "data")
+    library.scan()
+    try:
+        alone = export_session(library, folder.name, "live", fmt, tmp_path / f"alone.{fmt}", labels=True)
+        text = alone.read_text(encoding="utf-8")
+        assert "Yesterday I fixed" in text and "File:" not in text and "<v File>" not in text
+        both = export_session(library, two.name, "live", fmt, tmp_path / f"both.{fmt}", labels=True)
+        assert "Others" in both.read_text(encoding="utf-8")
+    finally:
+        library.close()

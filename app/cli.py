@@ -447,7 +447,9 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="captionist", description="Live captions and transcripts, on your machine.",
-        epilog="--model and --offline may also come before a subcommand; given after it, they hold for it alone.")
+        epilog="--model and --offline may also come before a subcommand; given after it, they hold for it alone. "
+               "The model used is the one given with --model, else the one chosen in the program's settings, else "
+               f"{DEFAULT_MODEL}.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--model", dest="gui_model", metavar="SOURCE",
                         help="model folder or hub repo id (saved in the settings)")
@@ -457,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_options(p: argparse.ArgumentParser, delay_help: str) -> None:
         p.add_argument("--model", default=None,
-                       help=f"model folder or hub repo id (default: {DEFAULT_MODEL}); with --server, the name of a "
+                       help="model folder or hub repo id (default: the one chosen in the program's settings, else "
+                            f"{DEFAULT_MODEL}); with --server, the name of a "
                             "model the server serves (default: the one named Realtime, else the only one)")
         p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: the GPU if there is one)")
         p.add_argument("--server", metavar="URL", default=None,
@@ -504,7 +507,12 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "server", None) is None:
         if getattr(args, "api_key_file", None):
             parser.error("--api-key-file goes with --server")
-        args.model = args.model or DEFAULT_MODEL
+        if args.model is None:
+            from app.settings import SettingsStore
+
+            saved = SettingsStore().peek().model  # the program's choice, read without touching the file
+            args.model = saved.source or DEFAULT_MODEL
+            args.offline = getattr(args, "offline", False) or (saved.offline and bool(saved.source))
     delay = getattr(args, "delay_ms", None)
     if delay is not None and (delay % 80 or not 80 <= delay <= 2400):
         parser.error("--delay-ms must be a multiple of 80 between 80 and 2400")

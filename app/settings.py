@@ -339,18 +339,18 @@ class SettingsStore:
         self._unknown: dict[str, Any] = {}
 
     def load(self) -> tuple[Settings, list[str]]:
-        """The saved settings and a list of problems found (empty when the file was fine or absent). Never raises."""
+        """The saved settings and a list of problems found (empty when the file was fine or absent). Never raises.
+
+        A damaged file is copied aside (``settings.json.bad``) before the program may save over it."""
         self._unknown = {}
         try:
-            if not self.path.exists():
-                return Settings(), []
-            if self.path.stat().st_size > MAX_FILE_BYTES:
-                raise ValueError(f"it is larger than {MAX_FILE_BYTES // 1024} KB")
-            raw = json.loads(self.path.read_text(encoding="utf-8-sig"))  # a BOM, as some Windows editors write
+            raw = self._raw()
         except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, UTF-8, or a 5000-digit number
             self._keep_bad_copy()
             reason = "it is nested too deeply" if isinstance(exc, RecursionError) else exc
             return Settings(), [f"The settings file {self.path} could not be read ({reason}); defaults are used."]
+        if raw is None:
+            return Settings(), []
         problems: list[str] = []
         settings, self._unknown = _read(raw, problems)
         if not problems:
@@ -363,6 +363,23 @@ class SettingsStore:
         header = (f"Some saved settings in {self.path} were invalid and were reset (the file is kept as "
                   f"{self._bad_path().name}):")
         return settings, [header, *problems]
+
+    def peek(self) -> Settings:
+        """The saved settings as far as they can be read, touching nothing (for the command line, which never saves
+        them): what is damaged reads as its default, and the running program reports it when it next starts."""
+        try:
+            raw = self._raw()
+        except (OSError, ValueError, RecursionError):
+            return Settings()
+        return Settings() if raw is None else _read(raw, [])[0]
+
+    def _raw(self) -> Any:
+        """The parsed file, None when there is none. Raises OSError, ValueError or RecursionError."""
+        if not self.path.exists():
+            return None
+        if self.path.stat().st_size > MAX_FILE_BYTES:
+            raise ValueError(f"it is larger than {MAX_FILE_BYTES // 1024} KB")
+        return json.loads(self.path.read_text(encoding="utf-8-sig"))  # a BOM, as some Windows editors write
 
     def save(self, settings: Settings) -> None:
         """Write atomically (a crash mid-write leaves the previous file intact) and privately (0600: the file names

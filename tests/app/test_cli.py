@@ -222,3 +222,31 @@ def test_model_given_before_the_subcommand_holds_for_it(tiny_realtime, audio_fil
     assert run("--model", tmp_path / "missing-model", "transcribe", audio_files["wav"], "--model",
                tiny_realtime.folder) == 0  # after the subcommand it is the subcommand's own
     assert capsys.readouterr().out.strip()
+
+
+def test_without_model_the_one_saved_in_the_settings_is_used(tiny_realtime, audio_files, tmp_path, capsys) -> None:
+    from app.settings import ModelSettings, Settings, SettingsStore, default_path
+
+    assert str(default_path()).startswith(os.environ["XDG_CONFIG_HOME"])  # this test's own, not the user's
+    store = SettingsStore(default_path())
+    store.save(Settings(model=ModelSettings(source=str(tiny_realtime.folder), offline=True)))
+    assert run("transcribe", audio_files["wav"]) == 0
+    saved_model = capsys.readouterr().out
+    assert run("transcribe", audio_files["wav"], "--model", tiny_realtime.folder) == 0
+    assert capsys.readouterr().out == saved_model and saved_model.strip()
+    assert run("--model", tmp_path / "missing-model", "transcribe", audio_files["wav"]) == 4  # given wins
+    capsys.readouterr()
+
+    # A damaged file is neither changed nor set aside by the command line: the program reports it when it starts.
+    default_path().write_text('{"model": {"source": 5}, "captions": []}', encoding="utf-8")
+    before = default_path().read_bytes()
+    assert run("transcribe", audio_files["wav"], "--model", tiny_realtime.folder) == 0
+    assert default_path().read_bytes() == before
+    assert sorted(p.name for p in default_path().parent.iterdir()) == ["settings.json"]
+
+
+def test_help_says_which_model_is_used() -> None:
+    from app.cli import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "else the one chosen in the program's settings, else" in text

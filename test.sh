@@ -9,12 +9,14 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # espeak-ng: synthetic speech; alsa-utils: short human recordings; libsndfile1/libportaudio2: audio I/O.
 # pulseaudio (+utils, ALSA plugin): a private sound server with a null sink, so capture is tested for real.
-# xvfb, xcompmgr, imagemagick and Qt's xcb libraries: the overlay shown on a virtual screen and photographed.
+# xvfb, xcompmgr, openbox, imagemagick and Qt's xcb libraries: the overlay shown on a virtual screen (with a window
+# manager keeping always-on-top windows above) and photographed; xdotool presses keys there for the global shortcuts;
+# dbus: a private session bus where the desktop portal's shortcut interface is looked for.
 # The tests start and stop the sound server and the virtual screen themselves.
 PACKAGES="espeak-ng alsa-utils libsndfile1 libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins
   xvfb xcompmgr imagemagick fonts-dejavu-core libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommon-x11-0
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0
-  libxcb-xinerama0 libxcb-xkb1"
+  libxcb-xinerama0 libxcb-xkb1 openbox xdotool dbus"
 MISSING=""
 for p in $PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || MISSING="$MISSING $p"; done
 if [ -n "$MISSING" ]; then

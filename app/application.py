@@ -15,7 +15,9 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLabel, QSplitter, QSystemTrayIcon, QWidget
 
+from app.captions.dialog_stacking import DialogsAboveOverlay
 from app.captions.overlay import CaptionOverlay
+from app.captions.style import CaptionStyle
 from app.capture.devices import list_sources
 from app.capture.errors import CaptureError
 from app.chat.backend import ChatModels
@@ -79,6 +81,7 @@ class Captionist(QObject):
         w = self.window
         w.click_through_action.setChecked(self.settings.overlay.click_through)
         self.overlay.set_controls([w.start_action, w.show_window_action, w.settings_action, w.click_through_action])
+        self._dialogs_above = DialogsAboveOverlay(self.overlay)
         self.reset_position_action = QAction("&Reset overlay position", w)
         self.reset_position_action.setToolTip("Bring the caption overlay back to its default place")
         self.reset_position_action.triggered.connect(self.overlay.reset_position)
@@ -462,7 +465,15 @@ class Captionist(QObject):
         dialog.modelSetupRequested.connect(self.open_model_setup)
         if engine_page:
             dialog.tabs.setCurrentWidget(dialog.engine_page)
-        if dialog.exec() != QDialog.DialogCode.Accepted:
+        overlay_shown = self.overlay.isVisible()
+        dialog.captions_page.styleEdited.connect(self._preview_style)
+        dialog.tabs.currentChanged.connect(lambda _i: self._preview_while(dialog, overlay_shown))
+        self._preview_while(dialog, overlay_shown)
+        accepted = dialog.exec() == QDialog.DialogCode.Accepted
+        self.overlay.end_preview()
+        self.overlay.set_style(self.settings.captions)  # what is saved, until the new settings are applied
+        self.overlay.setVisible(overlay_shown)
+        if not accepted:
             return
         key = dialog.result_api_key()
         self._key_changed = key != self.api_keys.load()
@@ -474,6 +485,19 @@ class Captionist(QObject):
                                                                f"{self.api_keys.path}: {exc.strerror or exc}."))
         self.apply_settings(dialog.result_settings())
         self._key_changed = False
+
+    def _preview_while(self, dialog: SettingsDialog, overlay_shown: bool) -> None:
+        """On the Captions page the overlay previews the style being edited, at its real size."""
+        if dialog.tabs.currentWidget() is dialog.captions_page:
+            self.overlay.preview(dialog.captions_page.value())
+            self.overlay.show()
+        else:
+            self.overlay.end_preview()
+            self.overlay.setVisible(overlay_shown)
+
+    def _preview_style(self, style: CaptionStyle) -> None:
+        if self.overlay.previewing():
+            self.overlay.preview(style)
 
     def apply_settings(self, new: Settings) -> None:
         old = self.settings

@@ -24,11 +24,13 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QHBoxLayout, QToolButton, QWidget
 
 from app.captions import style as caption_style
-from app.captions.layout import RollUp
+from app.captions.layout import RollUp, wrap
 from app.captions.style import CaptionStyle
 from app.events import CaptionEvent
 from app.settings import DOCK_TOP, FLOATING
 
+PREVIEW_TEXT = ("This is how your captions will look, at their real size, while you change the settings. Every "
+                "line of the box is filled so that you can judge the lines shown at once.")
 LAG_SHOWN_FROM_S = 1.5  # captions this far behind get a visible "behind" badge
 FADE_DURATION_MS = 600
 PLACEMENT_DEBOUNCE_MS = 400
@@ -87,6 +89,7 @@ class CaptionOverlay(QWidget):
         self._controls.hide()
         self._rollup = RollUp(style.max_line_chars, style.lines)
         self._lag_text = ""
+        self._previewing = False  # sample text fills an empty box while a style is being edited
         self._opacity = 1.0  # painted fade level, so grab() and every platform see the same result
         self._faded = False
         self._hidden_by_fade = False
@@ -143,6 +146,21 @@ class CaptionOverlay(QWidget):
         elif self._fade_timer.isActive():
             self._fade_timer.start(int(style.fade_after_s * 1000))
         self.update()
+
+    def preview(self, style: CaptionStyle) -> None:
+        """Show ``style`` at its real size while it is being edited: sample text fills the box when no caption
+        does. ``end_preview`` takes the sample away; the style stays until the next ``set_style``."""
+        self._previewing = True
+        self.set_style(style)
+        self._unfade()
+        self._fade_timer.stop()
+
+    def end_preview(self) -> None:
+        self._previewing = False
+        self.update()
+
+    def previewing(self) -> bool:
+        return self._previewing
 
     def contrast_warning(self) -> str | None:
         """Why the current colours may be hard to read (below 4.5:1), or None."""
@@ -449,13 +467,18 @@ class CaptionOverlay(QWidget):
         x = box.left() + self._pad
         baseline = box.top() + self._pad + self._metrics.ascent()
         painter.setFont(self._font)
+        lines = self._rollup.lines()
+        if not lines and self._previewing:
+            room = box.width() - 2 * self._pad
+            lines = wrap(PREVIEW_TEXT, style.max_line_chars, lambda t: self._metrics.horizontalAdvance(t) <= room)
+            lines = lines[: style.lines]
         if not style.outline:
             painter.setPen(text_color)
-            for i, line in enumerate(self._rollup.lines()):
+            for i, line in enumerate(lines):
                 painter.drawText(QPointF(x, baseline + i * self._metrics.lineSpacing()), line)
             return
         path = QPainterPath()
-        for i, line in enumerate(self._rollup.lines()):
+        for i, line in enumerate(lines):
             path.addText(QPointF(x, baseline + i * self._metrics.lineSpacing()), self._font, line)
         # The rim contrasts with the glyphs (dark for light text, light for dark text) so it reads on any backdrop.
         rim = QColor("#000000") if caption_style.relative_luminance(style.text_color) > 0.18 else QColor("#ffffff")

@@ -1,12 +1,13 @@
-"""The Captions page of the settings dialog: font, size, colours, opacity, outline, lines, line length, fade,
-with a live preview and the contrast warning."""
+"""The Captions page of the settings dialog: font, size, colours, opacity, outline, lines, line length, fade and the
+contrast warning. Each valid edit is announced (``styleEdited``) so the overlay itself can preview it at its real size:
+a preview inside the dialog could not show 160 pt captions."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPaintEvent, QPen, QPixmap
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QColorDialog,
@@ -25,7 +26,7 @@ from PySide6.QtWidgets import (
 from app.captions.style import FADE_S, FONT_SIZE, LINE_CHARS, LINES, OPACITY, CaptionStyle, contrast_warning
 from app.ui.form_helpers import add_row, note, spin
 
-PREVIEW_MAX_PT = 40  # larger sizes are previewed at this size so the dialog stays on screen
+PREVIEW_NOTE = "The captions on the screen show these settings at their real size while this page is open."
 WARNING_STYLE = "QLabel { background: #fff4ce; color: #4d3800; border: 1px solid #8a6d00; padding: 6px; }"
 
 
@@ -65,48 +66,9 @@ class _ColorField(QWidget):
         self.changed.emit()
 
 
-class _Preview(QWidget):
-    """A sample caption drawn with the style over black and white, the two extremes of what the box may cover."""
-
-    def __init__(self, style: CaptionStyle) -> None:
-        super().__init__()
-        self._style = style
-        self.setMinimumHeight(110)
-        self.setAccessibleName("Caption preview")
-
-    def shown_style(self) -> CaptionStyle:
-        return self._style
-
-    def set_style(self, style: CaptionStyle) -> None:
-        self._style = style
-        self.update()
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        s = self._style
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        half = self.width() // 2
-        p.fillRect(0, 0, half, self.height(), Qt.GlobalColor.black)
-        p.fillRect(half, 0, self.width() - half, self.height(), Qt.GlobalColor.white)
-        font = QFont(s.font_family)
-        font.setPointSizeF(min(s.font_size, PREVIEW_MAX_PT))
-        text = "Sample caption text"
-        metrics = QFontMetricsF(font)
-        box = QRectF(0, 0, metrics.horizontalAdvance(text) + 24, metrics.height() + 12)
-        box.moveCenter(QRectF(self.rect()).center())
-        background = QColor(s.background_color)
-        background.setAlphaF(s.background_opacity)
-        p.fillRect(box, background)
-        path = QPainterPath()
-        path.addText(QPointF(box.left() + 12, box.top() + 6 + metrics.ascent()), font, text)
-        if s.outline:
-            p.strokePath(path, QPen(QColor("#000000"), max(2.0, font.pointSizeF() / 12)))
-        p.fillPath(path, QColor(s.text_color))
-        p.end()
-
-
 class CaptionsPage(QWidget):
     changed = Signal()
+    styleEdited = Signal(object)  # CaptionStyle: each valid edit, for the overlay's preview
 
     def __init__(self, style: CaptionStyle) -> None:
         super().__init__()
@@ -132,7 +94,6 @@ class CaptionsPage(QWidget):
         fade_name = "Hide captions after this much silence, 0 for never"
         self.fade_spin = spin(QDoubleSpinBox(), FADE_S, style.fade_after_s, " s", fade_name, step=0.5)
         self.fade_spin.setSpecialValueText("Never")
-        self.preview = _Preview(style)
         self.contrast_label = note("")
         self.contrast_label.setStyleSheet(WARNING_STYLE)
 
@@ -149,7 +110,7 @@ class CaptionsPage(QWidget):
         form.addRow("Lin&es shown:", self.lines_spin)
         form.addRow("Line le&ngth:", self.length_spin)
         form.addRow("Fa&de after silence:", self.fade_spin)
-        form.addRow(self.preview)
+        form.addRow(note(PREVIEW_NOTE))
         form.addRow(self.contrast_label)
 
         self.font_combo.currentFontChanged.connect(self._font_picked)
@@ -175,7 +136,7 @@ class CaptionsPage(QWidget):
         style = self.value()
         warning = None
         if not style.problems():  # the contrast of a colour that is not yet a colour cannot be judged
-            self.preview.set_style(style)
+            self.styleEdited.emit(style)
             warning = contrast_warning(style)
         self.contrast_label.setText(f"⚠ {warning}" if warning else "")
         self.contrast_label.setVisible(warning is not None)

@@ -2,7 +2,8 @@
 
 Plain Python (no Qt), for the setup dialog and the loader thread. The download itself, with its resume, verification
 and disk-space check, is :func:`model.hub.fetch_checkpoint`; this module turns its progress into what a progress bar
-shows (speed, time left) and its errors into messages for the person at the computer.
+shows (speed, time left) and its errors into messages for the person at the computer. Before a download, the hub
+can be asked how big it is (:func:`download_size`), and the setup dialog's words for both come from here.
 """
 
 from __future__ import annotations
@@ -15,19 +16,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
-from huggingface_hub import constants
+from huggingface_hub import HfApi, constants
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
 
 from model.checkpoint import NATIVE_FILES
 from model.errors import CheckpointError
 from model.hub import DownloadProgress, fetch_checkpoint, looks_like_repo_id
 from model.hub.cache import cached_snapshot
-from model.hub.errors import short
-from model.hub.files import CONFIG, SINGLE_WEIGHTS, TOKENIZER, WEIGHTS_INDEX, shards_from_index
+from model.hub.errors import listing_error, short
+from model.hub.files import (
+    CONFIG,
+    SINGLE_WEIGHTS,
+    TOKENIZER,
+    WEIGHTS_INDEX,
+    choose_files,
+    remote_files,
+    shards_from_index,
+)
+from model.hub.settings import LIST_TIMEOUT_S, current_endpoint, disable_telemetry
 
 OFFLINE_MISSING = (
     "Offline mode is on and the model is not on this computer: turn offline mode off to download it, or choose a "
     "folder that contains it."
 )
+ON_DISK = "Already on this computer: nothing to download."
+SIZE_UNKNOWN = "Download size unknown."
 SPEED_WINDOW_S = 3.0  # the speed shown is the average over this long: per-report rates jump around too much
 _MIN_SPEED_SPAN_S = 0.5  # no speed (and no time left) until the readings span this long
 _ROLES = {
@@ -95,6 +108,54 @@ def find_cached(repo_id: str, cache_dir: str | Path | None = None, revision: str
     if not looks_like_repo_id(repo_id):
         return None
     return cached_snapshot(repo_id, revision or constants.DEFAULT_REVISION, _cache(cache_dir))
+
+
+def download_size(repo_id: str, revision: str | None = None) -> int:
+    """The bytes a download of ``repo_id`` fetches: the files :func:`fetch_checkpoint` chooses, as the hub lists
+    them (one request, no file is fetched; the shards of a sharded checkpoint are the listed weight files). Asks
+    the hub: call it only when the user asked, off the GUI thread. Raises :class:`SetupError` saying why not."""
+    disable_telemetry()
+    try:
+        info = HfApi(endpoint=current_endpoint()).model_info(
+            repo_id, revision=revision, files_metadata=True, timeout=LIST_TIMEOUT_S
+        )
+        remote = remote_files(repo_id, info.siblings or [])
+        names, index = choose_files(repo_id, revision or constants.DEFAULT_REVISION, remote)
+    except (OfflineModeIsEnabled, httpx2.TransportError) as exc:
+        raise SetupError(f"the Hugging Face hub cannot be reached ({short(exc)})") from exc
+    except HfHubHTTPError as exc:
+        raise SetupError(str(listing_error(exc, repo_id, revision or constants.DEFAULT_REVISION))) from exc
+    except (HFValidationError, CheckpointError) as exc:
+        raise SetupError(str(exc)) from exc
+    if index is not None:  # the index names the shards; reading it would be a download
+        names += [n for n in remote if n.endswith(".safetensors") and n not in NATIVE_FILES]
+    return sum(remote[n].size for n in set(names))
+
+
+def size_note(size: int | str | None, *, on_disk: bool, offline: bool, asking: bool) -> str:
+    """What the setup dialog says about a hub model's download: ``size`` in bytes, or why it is unknown (None: not
+    asked); ``asking`` while the hub is being asked."""
+    if on_disk:
+        return ON_DISK
+    if offline:
+        return "Not on this computer: turn offline mode off to download it."
+    if isinstance(size, int):
+        return f"Download size: {format_size(size)}"
+    if asking:
+        return "Asking the hub for the download size…"
+    return f"Download size unknown: {size}." if size else SIZE_UNKNOWN
+
+
+def start_text(choice: str, *, offline: bool, on_disk: bool, size: int | None) -> str:
+    """What the setup dialog's start button says it will do: ``choice`` is "hub", "folder" or "server"; ``on_disk``
+    whether the hub's model is on this computer; ``size`` its download size in bytes, None while unknown."""
+    if choice == "server":
+        return "Set up the &server…"
+    if choice == "folder":
+        return "&Use folder"
+    if offline or on_disk:
+        return "Lo&ad from this computer"
+    return f"&Download and load ({format_size(size) if size is not None else 'size unknown'})"
 
 
 @dataclass(frozen=True)

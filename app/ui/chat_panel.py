@@ -13,7 +13,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, QSize, Qt
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -110,17 +110,20 @@ class ChatPanel(QWidget):
         self._reopening = False  # switched sessions mid-answer: the rest of that answer belongs to the other session
 
         self.title_label = _label()
-        self.new_button = _button("New &conversation", "Start a new conversation", self.new_conversation)
+        self.new_button = _button("&New conversation", "Start a new conversation", self.new_conversation)
         self.export_button = _button("Export as &Markdown…", "Export this conversation as Markdown", self.export)
         self.view = ChatAnswerView()
+        # What the model can do is read before the first question, where the conversation will be.
+        self.view.setPlaceholderText(limits_text(None))
+        self.view.setAccessibleDescription(limits_text(None))
         self.progress_label = _label()
         self.progress_bar = QProgressBar(maximum=1000, accessibleName="Chat model progress")
         self.notice_label = _label(name="Chat notice")
 
         self.clip_list = QListWidget(accessibleName="Audio attached to the next question")
-        self.clip_list.setMaximumHeight(self.clip_list.fontMetrics().height() * 5)
+        self.clip_list.setMaximumHeight(self.clip_list.fontMetrics().height() * 4)
         self.whole_button = _button("&Whole recording", "Attach the whole recording", self.add_clip)
-        self.selected_button = _button("Add se&lected lines", "Attach the selected lines", self.add_selected_lines)
+        self.selected_button = _button("Add selected l&ines", "Attach the selected lines", self.add_selected_lines)
         self.remove_button = _button("Remove", "Remove the selected clip", self.remove_selected_clip)
         self.start_field = QLineEdit(accessibleName="Range start (mm:ss or h:mm:ss)", placeholderText="mm:ss")
         self.end_field = QLineEdit(accessibleName="Range end (empty: to the end)", placeholderText="end")
@@ -132,7 +135,7 @@ class ChatPanel(QWidget):
             placeholderText="Ask about the recording (Ctrl+Enter asks)",
             tabChangesFocus=True,
         )
-        self.question_field.setMaximumHeight(self.question_field.fontMetrics().height() * 5)
+        self.question_field.setMaximumHeight(self.question_field.fontMetrics().height() * 4)
         self.ask_button = _button("As&k", "Ask the question (Ctrl+Enter)", self.ask)
         self.stop_button = _button("Stop", "Stop the answer (Esc)", self.stop)
         self.action_buttons: list[QPushButton] = []
@@ -145,7 +148,6 @@ class ChatPanel(QWidget):
             else:
                 button = _button(label, label, lambda a=action_id: self.ask(action_question(a)))
             self.action_buttons.append(button)
-        self.limits_label = _label(limits_text(None))
         self.status_label = _label()
 
         self._lay_out()
@@ -169,6 +171,7 @@ class ChatPanel(QWidget):
         start_label, end_label, question_label = QLabel("From:"), QLabel("to:"), QLabel("&Question:")
         question_label.setBuddy(self.question_field)
         clip_buttons = _box(QVBoxLayout(), self.whole_button, self.selected_button, self.remove_button, 1)
+        ask_buttons = _box(QVBoxLayout(), self.ask_button, self.stop_button, 1)
         clips = QGroupBox("Audio for the next question")
         _box(
             QVBoxLayout(clips),
@@ -183,10 +186,8 @@ class ChatPanel(QWidget):
             _box(QHBoxLayout(), self.progress_label, self.progress_bar),
             self.notice_label,
             clips,
-            question_label,
-            self.question_field,
-            _box(QHBoxLayout(), self.ask_button, self.stop_button, 1, *self.action_buttons),
-            self.limits_label,
+            _box(QHBoxLayout(), question_label, self.question_field, ask_buttons),
+            _box(QHBoxLayout(), *self.action_buttons, 1),
             self.status_label,
         )
         layout.setContentsMargins(0, 0, 0, 0)
@@ -198,6 +199,12 @@ class ChatPanel(QWidget):
         ]  # fmt: skip
         for first, second in pairwise(order):
             QWidget.setTabOrder(first, second)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 — Qt's name
+        # A layout's minimum counts one line per word-wrapped label (the hints, a notice), but it gives such labels
+        # all the lines they need first and crushes the buttons instead: count those lines, at the least width.
+        size = super().minimumSizeHint()
+        return size.expandedTo(QSize(size.width(), self.layout().totalMinimumHeightForWidth(size.width())))
 
     def set_selection_source(self, source: Callable[[], tuple[float, float] | None]) -> None:
         """Where "Add selected lines" gets its time range: (start_s, end_s) of the selected lines, or None."""

@@ -61,6 +61,7 @@ class ExportDialog(QDialog):
         self.problem = QLabel(wordWrap=True, accessibleName="Why the file cannot be saved")
         self.problem.hide()
         form = QFormLayout(self)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)  # macOS's keeps the hint
         form.addRow("&Version:", self.version)
         form.addRow("&Format:", self.format)
         form.addRow(self.timestamps)
@@ -69,12 +70,22 @@ class ExportDialog(QDialog):
         form.addRow(self.problem)
         form.addRow(buttons)
         self.format.currentIndexChanged.connect(self._format_changed)
+        self._fit_path()
 
     def chosen_format(self) -> str:
         return self.format.currentData()
 
     def chosen_path(self) -> Path:
         return Path(self.path.text()).expanduser()
+
+    def _fit_path(self) -> None:
+        # A line edit asks for the room of about 17 characters: a whole path needs more. As wide as the path and a
+        # longer extension take, within the screen.
+        metrics = self.path.fontMetrics()
+        hint = self.path.sizeHint().width()
+        needed = hint - 17 * metrics.horizontalAdvance("x") + metrics.horizontalAdvance(self.path.text() + "xxxx")
+        room = self.screen().availableGeometry().width() * 9 // 10
+        self.resize(min(self.sizeHint().width() + max(0, needed - hint), room), self.sizeHint().height())
 
     def _format_changed(self) -> None:
         fmt = self.chosen_format()

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.library import LIVE, Library, LibraryError, Player, SearchHit
 from app.transcript import format_timestamp
+from app.ui.plural import count
 from app.ui.session_list import SessionList
 from app.ui.session_transcript import SessionTranscript
 
@@ -49,7 +50,7 @@ class LibraryView(QWidget):
         self.search_field.setPlaceholderText("Search all sessions")
         self.search_field.setAccessibleName("Search all sessions")
         self.search_field.setClearButtonEnabled(True)
-        search_label = QLabel("Search &all:")
+        search_label = QLabel("Searc&h all:")
         search_label.setBuddy(self.search_field)
         self.results_label = QLabel()
         self.results_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -67,7 +68,8 @@ class LibraryView(QWidget):
         top = QHBoxLayout()
         for w in (search_label, self.search_field, self.results_label):
             top.addWidget(w)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        # The list above the transcript: beside them, the chat panel needs the width at ordinary screen sizes.
+        splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setChildrenCollapsible(False)
         splitter.addWidget(self.sessions)
         splitter.addWidget(self.transcript)
@@ -123,7 +125,8 @@ class LibraryView(QWidget):
             item.setData(HIT_ROLE, hit)
             self.results.addItem(item)
         self.results.setVisible(bool(query.strip()))
-        words = failed or ("" if not query.strip() else f"{len(hits)} lines found" if hits else "Nothing found")
+        found = f"{count(len(hits), 'line')} found" if hits else "Nothing found"
+        words = failed or (found if query.strip() else "")
         self.results_label.setText(words)
         self.search_field.setAccessibleDescription(words)
         if hits:
@@ -146,8 +149,8 @@ class LibraryView(QWidget):
         summary = self.sessions.summary(session_id)
         self.transcript.show_session(session_id, summary.title if summary else "")
 
-    def _renamed(self, session_id: str, title: str) -> None:
-        if self.transcript.session_id() == session_id:
-            self.transcript.title_label.setText(title)
+    def _renamed(self, _session_id: str, _title: str) -> None:
+        # The transcript (and whatever else shows the session) hears of the new title through sessionSelected;
+        # search results show titles too.
         if self.search_field.text():
             self.search()

@@ -9,8 +9,8 @@ from __future__ import annotations
 from itertools import pairwise
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAccessible, QAccessibleEvent
+from PySide6.QtCore import QEvent, QObject, Qt, QThread, Signal
+from PySide6.QtGui import QAccessible, QAccessibleEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -26,10 +26,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.engine.local import describe_torch_device
 from app.settings import DEFAULT_REALTIME_MODEL, ModelSettings
 from app.setup.device_info import SpeedReport, describe_device
 from app.setup.loader import DOWNLOADING, ModelLoader
-from app.setup.model_source import DownloadStatus, check_local_folder, find_cached, format_size
+from app.setup.model_source import (
+    DownloadStatus,
+    SetupError,
+    check_local_folder,
+    download_size,
+    find_cached,
+    size_note,
+    start_text,
+)
+from app.status_text import short_model_name
 from model import RealtimeModel
 from model.hub import looks_like_repo_id
 
@@ -38,6 +48,24 @@ CANCELLED = (
     "Download cancelled. What was downloaded so far is kept: the next download continues where this one stopped."
 )
 READY = "The model is loaded and ready."
+
+
+class _SizeCheck(QThread):
+    """Asks the hub, once, how big a download of ``repo_id`` is (a listing can take seconds: not on the GUI thread)."""
+
+    answered = Signal(str, object)  # the repo id, and its size in bytes or why it is unknown (a str)
+
+    def __init__(self, repo_id: str, parent: QObject) -> None:
+        super().__init__(parent)
+        self.repo_id = repo_id
+
+    def run(self) -> None:
+        try:
+            self.answered.emit(self.repo_id, download_size(self.repo_id))
+        except SetupError as exc:
+            self.answered.emit(self.repo_id, str(exc))
+        except Exception as exc:  # the thread's last stop: the dialog waits for an answer
+            self.answered.emit(self.repo_id, f"the hub's answer could not be read ({exc})")
 
 
 class ModelSetupDialog(QDialog):
@@ -55,7 +83,10 @@ class ModelSetupDialog(QDialog):
         *,
         cache_dir: str | Path | None = None,
         measure_seconds: float | None = 2.0,
+        loaded: str = "",
     ) -> None:
+        """``loaded`` names the model in use now, as the status bar does ("Voxtral-Mini-4B-Realtime-2602 on CPU");
+        "" when none is loaded."""
         super().__init__(parent)
         settings = settings if settings is not None else ModelSettings()
         self._device = settings.device
@@ -67,12 +98,17 @@ class ModelSetupDialog(QDialog):
         self._model: RealtimeModel | None = None
         self._source = ""
         self._use_server = False
+        self._sizes: dict[str, int | str] = {}  # per repo id: its download size, or why it is unknown
+        self._size_check: _SizeCheck | None = None
         self.setWindowTitle("Speech model")
+
+        self._loaded = QLabel(f"Loaded: {loaded}" if loaded else "No model is loaded.")
 
         self._hub_choice = QRadioButton("Download from &Hugging Face")
         self._repo = QLineEdit()
         self._repo_label = QLabel("&Repository id:")
         self._size = QLabel()
+        self._check_size = QPushButton("Check download si&ze")
         self._folder_choice = QRadioButton("Use a &folder on this computer")
         self._path = QLineEdit()
         self._path.setPlaceholderText("A folder with consolidated.safetensors, params.json and tekken.json")
@@ -92,11 +128,12 @@ class ModelSetupDialog(QDialog):
         self._error.setStyleSheet("color: #b00020; font-weight: bold;")
         self._start = QPushButton("&Download")
         self._cancel = QPushButton("&Cancel download")
-        self._close = QPushButton("Clo&se")
+        self._close = QPushButton("Clos&e")  # Alt+S: "Set up the server"
 
         self._repo_label.setBuddy(self._repo)
         self._path_label.setBuddy(self._path)
-        for label in (self._size, self._server_note, self._device_line, self._measured, self._status, self._error):
+        for label in (self._loaded, self._size, self._server_note, self._device_line, self._measured, self._status,
+                      self._error):
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._name_controls()
@@ -112,13 +149,14 @@ class ModelSetupDialog(QDialog):
 
         self._hub_choice.toggled.connect(self._update_controls)
         self._server_choice.toggled.connect(self._update_controls)
-        self._repo.textChanged.connect(self._note_cached)
+        self._repo.textChanged.connect(self._update_controls)
+        self._offline.toggled.connect(self._update_controls)
+        self._check_size.clicked.connect(self._ask_size)
         self._browse.clicked.connect(self._choose_folder)
         self._start.clicked.connect(self._begin)
         self._cancel.clicked.connect(self._cancel_clicked)
         self._close.clicked.connect(self._finish)
         self._show_error("")
-        self._note_cached()
         self._set_running(False)
 
     # Results -------------------------------------------------------------------------------------------------------
@@ -145,7 +183,19 @@ class ModelSetupDialog(QDialog):
         if self._loader is not None and self._loader.isRunning():
             self._loader.cancel()
             self._loader.wait()
+        if self._size_check is not None:  # a listing has a short timeout
+            self._size_check.wait()
         super().done(result)
+
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:  # a text changed: it may need more lines
+            self._fit_text()
+        return handled
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 — Qt's name
+        super().resizeEvent(event)
+        self._fit_text()
 
     # Layout and accessibility ----------------------------------------------------------------------------------------
 
@@ -153,7 +203,9 @@ class ModelSetupDialog(QDialog):
         names = {
             self._hub_choice: ("Download from Hugging Face", "Download the model from the Hugging Face hub"),
             self._repo: ("Repository id", "The Hugging Face repository to download, as owner/name"),
+            self._loaded: ("Loaded model", ""),
             self._size: ("Download size", ""),
+            self._check_size: ("Check the download size", "Ask the hub how big the download is"),
             self._folder_choice: ("Use a folder on this computer", "Load a model already saved in a folder"),
             self._server_choice: ("Use a vLLM server", "Recognise speech on a vLLM server instead of this computer"),
             self._server_note: ("About the server", ""),
@@ -165,7 +217,7 @@ class ModelSetupDialog(QDialog):
             self._bar: ("Download progress", ""),
             self._status: ("Status", ""),
             self._error: ("Problem", "What went wrong and what to do"),
-            self._start: ("Start", "Download or load the chosen model"),
+            self._start: ("Start", "Download (when needed) and load the chosen model, as the button says"),
             self._cancel: ("Cancel download", "Stop the download; what was fetched is kept for the next attempt"),
             self._close: ("Close", ""),
         }
@@ -176,10 +228,12 @@ class ModelSetupDialog(QDialog):
 
     def _lay_out(self) -> None:
         grid = QGridLayout()
+        grid.setColumnStretch(1, 1)
         grid.addWidget(self._hub_choice, 0, 0, 1, 3)
         grid.addWidget(self._repo_label, 1, 0)
         grid.addWidget(self._repo, 1, 1, 1, 2)
-        grid.addWidget(self._size, 2, 1, 1, 2)
+        grid.addWidget(self._size, 2, 1)
+        grid.addWidget(self._check_size, 2, 2)
         grid.addWidget(self._folder_choice, 3, 0, 1, 3)
         grid.addWidget(self._path_label, 4, 0)
         grid.addWidget(self._path, 4, 1)
@@ -191,6 +245,7 @@ class ModelSetupDialog(QDialog):
         for button in (self._start, self._cancel, self._close):
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
+        layout.addWidget(self._loaded)
         layout.addLayout(grid)
         for widget in (self._offline, self._device_line, self._measured, self._bar, self._status, self._error):
             layout.addWidget(widget)
@@ -198,18 +253,33 @@ class ModelSetupDialog(QDialog):
 
     def _set_tab_order(self) -> None:
         order = [
-            self._hub_choice, self._repo, self._folder_choice, self._path, self._browse, self._server_choice,
-            self._offline,
-            self._start, self._cancel, self._close,
+            self._hub_choice, self._repo, self._check_size, self._folder_choice, self._path, self._browse,
+            self._server_choice, self._offline, self._start, self._cancel, self._close,
         ]
         for first, second in pairwise(order):
             QWidget.setTabOrder(first, second)
 
     # Reactions -----------------------------------------------------------------------------------------------------
 
+    def _fit_text(self) -> None:
+        # The layout's least height counts one line per word-wrapped label: a message of several lines (an error)
+        # would be clipped and the controls squeezed. The least height is what the texts take at this width.
+        layout = self.layout()
+        if layout is not None and layout.hasHeightForWidth():
+            self.setMinimumHeight(layout.totalMinimumHeightForWidth(self.width()))
+
     def _update_controls(self) -> None:
         running = self._running
         hub, server = self._hub_choice.isChecked(), self._server_choice.isChecked()
+        repo, offline = self._repo.text().strip(), self._offline.isChecked()
+        on_disk = hub and find_cached(repo, self._cache_dir) is not None
+        size = self._sizes.get(repo)
+        asking = self._size_check is not None and self._size_check.repo_id == repo
+        self._size.setText(size_note(size, on_disk=on_disk, offline=offline, asking=asking))
+        self._check_size.setEnabled(
+            hub and not running and not offline and not on_disk and not isinstance(size, int)
+            and self._size_check is None and looks_like_repo_id(repo)
+        )
         for widget in (self._repo_label, self._repo):
             widget.setEnabled(hub and not running)
         for widget in (self._path_label, self._path, self._browse):
@@ -217,13 +287,25 @@ class ModelSetupDialog(QDialog):
         for widget in (self._hub_choice, self._folder_choice, self._server_choice):
             widget.setEnabled(not running)
         self._offline.setEnabled(not running and not server)
-        self._start.setText("&Download" if hub else "Set up the &server…" if server else "&Use folder")
+        choice = "hub" if hub else "server" if server else "folder"
+        self._start.setText(start_text(choice, offline=offline, on_disk=on_disk,
+                                       size=size if isinstance(size, int) else None))
         self._start.setEnabled(not running)
         self._cancel.setEnabled(running)
 
-    def _note_cached(self) -> None:
-        cached = find_cached(self._repo.text().strip(), self._cache_dir)
-        self._size.setText("Already on this computer: nothing to download." if cached is not None else "")
+    def _ask_size(self) -> None:
+        self._size_check = _SizeCheck(self._repo.text().strip(), self)
+        self._size_check.answered.connect(self._on_size)
+        self._size_check.start()
+        self._update_controls()
+
+    def _on_size(self, repo_id: str, size: int | str) -> None:
+        check, self._size_check = self._size_check, None
+        if check is not None:
+            check.wait()  # its last act was this signal
+            check.deleteLater()
+        self._sizes[repo_id] = size
+        self._update_controls()
 
     def _set_running(self, running: bool) -> None:
         # Not QThread.isRunning(): the queued `finished` can arrive while the thread is still winding down.
@@ -259,14 +341,8 @@ class ModelSetupDialog(QDialog):
         self._stage = ""
         self._model = None
         self._measured.setText("")
-        self._loader = ModelLoader(
-            source,
-            offline=self.offline(),
-            device=self._device,
-            cache_dir=self._cache_dir,
-            measure_seconds=self._measure_seconds,
-            parent=self,
-        )
+        self._loader = ModelLoader(source, offline=self.offline(), device=self._device, cache_dir=self._cache_dir,
+                                   measure_seconds=self._measure_seconds, parent=self)
         self._loader.progress.connect(self._on_progress)
         self._loader.stage.connect(self._on_stage)
         self._loader.measured.connect(self._on_measured)
@@ -302,7 +378,8 @@ class ModelSetupDialog(QDialog):
     def _on_progress(self, status: DownloadStatus) -> None:
         self._bar.setRange(0, _BAR_STEPS)
         self._bar.setValue(round(status.fraction * _BAR_STEPS))
-        self._size.setText(f"Download size: {format_size(status.total_bytes)}")
+        self._sizes[self._source] = status.total_bytes  # known now, for the next attempt too
+        self._size.setText(size_note(status.total_bytes, on_disk=False, offline=False, asking=False))
         self._status.setText(status.text())
 
     def _on_measured(self, report: SpeedReport) -> None:
@@ -310,6 +387,7 @@ class ModelSetupDialog(QDialog):
 
     def _on_loaded(self, model: RealtimeModel) -> None:
         self._model = model
+        self._loaded.setText(f"Loaded: {short_model_name(self._source)} on {describe_torch_device(model.device)}")
         self._bar.setRange(0, _BAR_STEPS)
         self._bar.setValue(_BAR_STEPS)
         self._status.setText(READY)

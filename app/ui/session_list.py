@@ -44,7 +44,8 @@ def _cell(text: str, sort_key: object, *, editable: bool = False, tip: str = "")
 
 
 class SessionList(QWidget):
-    """The sessions of a Library, newest first; emits ``sessionSelected`` with the id ("" when none is selected)."""
+    """The sessions of a Library, newest first; emits ``sessionSelected`` with the id ("" when none is selected),
+    and again for the selected session when it was renamed, so what shows it reads its new title."""
 
     sessionSelected = Signal(str)
     sessionRenamed = Signal(str, str)
@@ -232,3 +233,5 @@ class SessionList(QWidget):
         item.setData(title.casefold(), SORT_ROLE)
         self._loading = False
         self.sessionRenamed.emit(session_id, title)
+        if session_id == self.current_id():
+            self.sessionSelected.emit(session_id)

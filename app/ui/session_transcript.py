@@ -39,6 +39,15 @@ def line_item_text(line: Line) -> str:
     return f"{stamp}{line.label}: {line.text}" if line.label else stamp + line.text
 
 
+def _key_button(text: str, name: str, key: QKeySequence.StandardKey) -> QPushButton:
+    """A button whose accessible name and tooltip say its shortcut."""
+    shortcut = QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)
+    button = QPushButton(text)
+    button.setAccessibleName(f"{name} ({shortcut})" if shortcut else name)
+    button.setToolTip(button.accessibleName())
+    return button
+
+
 class _LineEditor(QStyledItemDelegate):
     """Edits only the text of a line and hands the result to the transcript instead of the model."""
 
@@ -74,11 +83,12 @@ class SessionTranscript(QWidget):
 
         self.title_label = QLabel()
         self.title_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.title_label.setWordWrap(True)  # a long title takes lines, not the width the buttons beside it need
         self.version_box = QComboBox()
         self.version_box.setAccessibleName("Transcript version")
         version_label = QLabel("&Version:")
         version_label.setBuddy(self.version_box)
-        self.retranscribe_button = QPushButton("&Transcribe again…")
+        self.retranscribe_button = QPushButton("Transcribe &again…")  # Alt+T opens the Tools menu
         self.retranscribe_button.setAccessibleName("Transcribe this session again")
         self.export_button = QPushButton("E&xport…")
         self.export_button.setAccessibleName("Export this transcript version")
@@ -89,10 +99,10 @@ class SessionTranscript(QWidget):
         self.search_field.setClearButtonEnabled(True)
         find_label = QLabel("&Find:")
         find_label.setBuddy(self.search_field)
-        self.previous_button = QPushButton("Prev&ious")
-        self.previous_button.setAccessibleName("Previous match in this session")
-        self.next_button = QPushButton("&Next")
-        self.next_button.setAccessibleName("Next match in this session")
+        # No mnemonics: their letters serve the chat panel beside; the keys are the usual find keys (F3).
+        find_previous, find_next = QKeySequence.StandardKey.FindPrevious, QKeySequence.StandardKey.FindNext
+        self.previous_button = _key_button("Previous", "Previous match in this session", find_previous)
+        self.next_button = _key_button("Next", "Next match in this session", find_next)
         self.match_label = QLabel()
 
         self.gaps_label = QLabel()  # the stretches of the recording without live captions, when there are any

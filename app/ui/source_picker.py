@@ -29,7 +29,7 @@ class SourcePicker(QWidget):
         refresh = QPushButton("&Refresh")
         refresh.setAccessibleName("Refresh the list of audio sources")
         refresh.clicked.connect(self.refreshRequested)
-        add_file = QPushButton("Play a &file…")
+        add_file = QPushButton("Pla&y a file…")  # Alt+F is the live transcript's Find
         add_file.setAccessibleName("Play an audio file as a live source")
         add_file.clicked.connect(self.addFileRequested)
         self._empty = QLabel("No audio sources found.")

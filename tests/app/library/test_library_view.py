@@ -146,7 +146,7 @@ def test_search_across_sessions_opens_the_session_at_the_line(qtbot, setup):
     assert [view.results.item(i).text() for i in range(view.results.count())] == [
         "Budget meeting — [00:00:05] You: Next item: C++ build times (slow)."
     ]
-    assert view.results_label.text() == "1 lines found"
+    assert view.results_label.text() == "1 line found"  # not "1 lines"
     view.results.setFocus()
     qtbot.keyClick(view.results, Qt.Key.Key_Return)
     assert view.sessions.current_id() == meeting.name

@@ -23,10 +23,11 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 
 from app.settings import DEFAULT_REALTIME_MODEL, ModelSettings
-from app.setup.model_source import format_size
+from app.setup.model_source import ON_DISK, ModelDownload, format_size
 from app.ui.model_setup_dialog import CANCELLED, READY, ModelSetupDialog
 from model import RealtimeModel
 from tests.app.setup import KB, REPO, WEIGHTS
+from tests.app.ui.layout_check import crushed, mnemonics
 from tests.hub_server import FakeHub
 
 WAIT_MS = 30_000
@@ -62,10 +63,11 @@ def test_download_moves_the_bar_and_shows_sizes(qtbot: QtBot, hub: FakeHub, cach
     values: list[int] = []
     _bar(dialog).valueChanged.connect(values.append)
     texts: list[str] = []
+    assert _button(dialog, "Start").text() == "&Download and load (size unknown)"
 
     qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: 0 < _bar(dialog).value() < 1000, timeout=WAIT_MS)
-    texts.append(_label(dialog, "Status"))
+    texts += [_label(dialog, "Status"), _label(dialog, "Download size")]
     assert not _button(dialog, "Start").isEnabled() and _button(dialog, "Cancel download").isEnabled()
     qtbot.waitUntil(lambda: dialog.loaded_model() is not None, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: _button(dialog, "Start").isEnabled(), timeout=WAIT_MS)
@@ -74,7 +76,10 @@ def test_download_moves_the_bar_and_shows_sizes(qtbot: QtBot, hub: FakeHub, cach
     assert len({v for v in values if 0 < v < 1000}) > 2 and values == sorted(values)
     assert _bar(dialog).value() == 1000
     total = sum(p.stat().st_size for p in checkpoint.iterdir())
-    assert _label(dialog, "Download size") == f"Download size: {format_size(total)}"
+    assert texts[1] == f"Download size: {format_size(total)}"
+    assert _label(dialog, "Download size") == ON_DISK
+    assert _button(dialog, "Start").text() == "Lo&ad from this computer"
+    assert _label(dialog, "Loaded model") == "Loaded: Tiny-Realtime on CPU"
     assert _label(dialog, "Status") == READY
     assert _label(dialog, "Measured speed").startswith("Measured on CPU: each 80 ms step takes ")
     assert isinstance(dialog.loaded_model(), RealtimeModel)
@@ -168,15 +173,24 @@ def test_device_line_and_accessibility(qtbot: QtBot, cache: Path) -> None:
 
     # Tab walks the controls in reading order.
     order, widget = [], _find(dialog, QRadioButton, "Download from Hugging Face")
-    for _ in range(10):
+    for _ in range(11):
         order.append(widget.accessibleName())
         widget = widget.nextInFocusChain()
         while widget.focusPolicy() == Qt.FocusPolicy.NoFocus or isinstance(widget, QLabel):
             widget = widget.nextInFocusChain()
     assert order == [
-        "Download from Hugging Face", "Repository id", "Use a folder on this computer", "Model folder",
+        "Download from Hugging Face", "Repository id", "Check the download size", "Use a folder on this computer",
+        "Model folder",
         "Browse for the model folder", "Use a vLLM server", "Offline mode", "Start", "Cancel download", "Close",
     ]
+
+
+def test_each_mnemonic_is_used_once_whatever_is_chosen(qtbot: QtBot, cache: Path) -> None:
+    dialog = _dialog(qtbot, cache)
+    for choice in ("Download from Hugging Face", "Use a folder on this computer", "Use a vLLM server"):
+        _find(dialog, QRadioButton, choice).setChecked(True)  # type: ignore[attr-defined]
+        letters = mnemonics(dialog)
+        assert len(letters) == len(set(letters)), (choice, sorted(letters))
 
 
 def test_a_vllm_server_is_the_third_way_in(qtbot: QtBot, tmp_path: Path) -> None:
@@ -190,3 +204,64 @@ def test_a_vllm_server_is_the_third_way_in(qtbot: QtBot, tmp_path: Path) -> None
     qtbot.mouseClick(start, Qt.MouseButton.LeftButton)
     assert dialog.result() == dialog.DialogCode.Accepted and dialog.use_server()
     assert dialog.loaded_model() is None
+
+
+def test_the_button_says_what_it_does_and_the_size_is_asked_for_only_when_wanted(
+    qtbot: QtBot, hub: FakeHub, cache: Path, checkpoint: Path
+) -> None:
+    dialog = _dialog(qtbot, cache, ModelSettings(source=REPO, offline=True))
+    offline, start, check = _find(dialog, QCheckBox, "Offline mode"), _button(dialog, "Start"), _button(
+        dialog, "Check the download size")
+    assert start.text() == "Lo&ad from this computer"  # offline: never "Download"
+    assert not check.isEnabled() and _label(dialog, "Download size").startswith("Not on this computer")
+
+    qtbot.mouseClick(offline, Qt.MouseButton.LeftButton)
+    assert start.text() == "&Download and load (size unknown)"
+    assert _label(dialog, "Download size") == "Download size unknown."
+    assert hub.requests == []  # nothing is asked of the hub until the user asks
+
+    qtbot.mouseClick(check, Qt.MouseButton.LeftButton)
+    size = format_size(sum(p.stat().st_size for p in checkpoint.iterdir()))
+    qtbot.waitUntil(lambda: _label(dialog, "Download size") == f"Download size: {size}", timeout=WAIT_MS)
+    assert start.text() == f"&Download and load ({size})"
+    assert not check.isEnabled()  # known now
+    assert hub.files_downloaded(REPO) == set()
+
+    _find(dialog, QLineEdit, "Repository id").setText("mistralai/Other")  # type: ignore[attr-defined]
+    assert start.text() == "&Download and load (size unknown)" and check.isEnabled()
+
+
+def test_a_size_the_hub_cannot_tell_says_why_and_can_be_asked_again(qtbot: QtBot, hub: FakeHub, cache: Path) -> None:
+    dialog = _dialog(qtbot, cache, ModelSettings(source=REPO))
+    hub.fail_with(503)
+    qtbot.mouseClick(_button(dialog, "Check the download size"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _label(dialog, "Download size").startswith("Download size unknown: "), timeout=WAIT_MS)
+    assert "503" in _label(dialog, "Download size")
+    assert _button(dialog, "Start").text() == "&Download and load (size unknown)"
+    assert _button(dialog, "Check the download size").isEnabled()
+
+
+def test_a_model_on_disk_is_loaded_not_downloaded(qtbot: QtBot, hub: FakeHub, cache: Path) -> None:
+    ModelDownload(REPO, cache_dir=cache).run()
+    hub.reset_log()
+    dialog = _dialog(qtbot, cache, ModelSettings(source=REPO))
+    assert _button(dialog, "Start").text() == "Lo&ad from this computer"
+    assert _label(dialog, "Download size") == ON_DISK
+    assert not _button(dialog, "Check the download size").isEnabled()
+    assert hub.requests == []
+
+
+def test_the_dialog_names_the_model_loaded(qtbot: QtBot, cache: Path) -> None:
+    assert _label(_dialog(qtbot, cache), "Loaded model") == "No model is loaded."
+    dialog = ModelSetupDialog(cache_dir=cache, loaded="Voxtral-Mini-4B-Realtime-2602 on CPU")
+    qtbot.addWidget(dialog)
+    assert _label(dialog, "Loaded model") == "Loaded: Voxtral-Mini-4B-Realtime-2602 on CPU"
+
+
+def test_an_error_is_shown_whole_and_nothing_is_squeezed(qtbot: QtBot, cache: Path, tmp_path: Path) -> None:
+    dialog = _dialog(qtbot, cache, ModelSettings(source=str(tmp_path)))  # a folder that holds no model
+    qtbot.waitExposed(dialog)
+    assert crushed(dialog) == []
+    qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
+    assert "holds no Voxtral Realtime model" in _label(dialog, "Problem")
+    qtbot.waitUntil(lambda: crushed(dialog) == [])  # as soon as the layout has taken in the text

@@ -18,9 +18,12 @@ from app.setup.model_source import (
     SetupError,
     StatusTracker,
     check_local_folder,
+    download_size,
     find_cached,
     format_duration,
     format_size,
+    size_note,
+    start_text,
 )
 from model import DownloadCancelled
 from model.hub import DownloadProgress
@@ -216,3 +219,48 @@ def test_offline_without_a_copy_says_what_to_do(hub: FakeHub, cache: Path) -> No
 def test_find_cached_ignores_what_is_not_a_repo_id(cache: Path) -> None:
     assert find_cached(REPO, cache) is None
     assert find_cached("not a repo", cache) is None
+
+
+# The download size, before downloading --------------------------------------------------------------------------
+
+
+def test_the_download_size_is_asked_of_the_hub_without_downloading(
+    hub: FakeHub, checkpoint: Path, tmp_path: Path
+) -> None:
+    assert download_size(REPO) == _total(checkpoint)
+    assert [(r.server, r.method) for r in hub.requests] == [("hub", "GET")]  # one listing
+    assert hub.files_requested(REPO) == set()
+
+    # The transformers layout, sharded: the index and the shards count, the native files the repo also holds not.
+    sharded = _touch(tmp_path / "sharded", "config.json", "tekken.json", "model.safetensors.index.json", "README.md")
+    for n in (1, 2):
+        (sharded / f"model-0000{n}-of-00002.safetensors").write_bytes(b"w" * 1000 * n)
+    hub.add_repo("mistralai/Sharded", sharded)
+    assert download_size("mistralai/Sharded") == 3000 + 3 * len("{}")
+
+
+def test_an_unknown_download_size_says_why(hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SetupError, match="was not found on the Hugging Face hub"):
+        download_size("mistralai/No-Such-Model")
+    monkeypatch.setenv("HF_ENDPOINT", free_port_without_server())
+    with pytest.raises(SetupError, match=r"^the Hugging Face hub cannot be reached \("):
+        download_size(REPO)
+
+
+def test_what_the_setup_dialog_says_about_a_download() -> None:
+    gb = 8_900_000_000
+    assert start_text("hub", offline=False, on_disk=False, size=gb) == "&Download and load (8.9 GB)"
+    assert start_text("hub", offline=False, on_disk=False, size=None) == "&Download and load (size unknown)"
+    for offline, on_disk in ((True, False), (False, True), (True, True)):  # never "Download" with nothing to fetch
+        assert start_text("hub", offline=offline, on_disk=on_disk, size=gb) == "Lo&ad from this computer"
+    assert start_text("folder", offline=True, on_disk=False, size=None) == "&Use folder"
+    assert start_text("server", offline=False, on_disk=False, size=None) == "Set up the &server…"
+
+    assert size_note(None, on_disk=False, offline=False, asking=False) == "Download size unknown."
+    assert size_note(None, on_disk=False, offline=False, asking=True) == "Asking the hub for the download size…"
+    assert size_note(gb, on_disk=False, offline=False, asking=False) == "Download size: 8.9 GB"
+    assert size_note("the hub is down", on_disk=False, offline=False, asking=False) == (
+        "Download size unknown: the hub is down."
+    )
+    assert size_note(gb, on_disk=True, offline=True, asking=False).startswith("Already on this computer")
+    assert size_note(None, on_disk=False, offline=True, asking=False).startswith("Not on this computer")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QKeySequence, QTextCursor
-from PySide6.QtWidgets import QApplication, QFileDialog, QListWidget, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QListWidget, QMessageBox
 
 from app.chat.actions import ACTIONS, LANGUAGE_NAMES, action_question, limits_text
 from app.chat.model import ChatTurn, Clip, Conversation
@@ -21,6 +21,7 @@ from app.export.output_check import check_output
 from app.library import Library
 from app.ui.chat_answer_view import time_href
 from app.ui.chat_panel import ChatPanel, parse_time
+from app.ui.library_view import LibraryView
 from app.ui.session_transcript import SessionTranscript
 from tests.app.library.sessions import MEETING, START, make_session
 from tests.app.ui.accessibility import unnamed_controls, unreachable_by_tab
@@ -436,7 +437,8 @@ def test_progress_notices_and_limits(setup):
     setup.controller.busyChanged.emit(False)
     assert not panel.progress_bar.isVisibleTo(panel)
     assert panel.notice_label.isVisibleTo(panel)  # until the next notice
-    assert panel.limits_label.isVisibleTo(panel) and panel.limits_label.text() == limits_text(None)
+    # What the model can do is read where the conversation will be, before the first question, and by screen readers.
+    assert panel.view.placeholderText() == limits_text(None) == panel.view.accessibleDescription()
 
 
 def test_export_saves_markdown_where_chosen(qtbot, setup, tmp_path, monkeypatch):
@@ -517,3 +519,33 @@ def test_selected_range_of_the_session_transcript(qtbot, setup):
     assert transcript.selected_range() == (lines[0].start_s, lines[2].end_s)
     transcript.list.clearSelection()
     assert transcript.selected_range() is None
+
+
+def test_the_header_follows_a_rename_in_the_library(qtbot, setup):
+    class Silent:
+        playing = False
+        position_s = 0.0
+
+    view = LibraryView(setup.library, Silent())
+    qtbot.addWidget(view)
+    view.sessions.sessionSelected.connect(setup.panel.set_session)  # as the program connects them
+    view.refresh()
+    assert view.sessions.select(setup.meeting)
+    assert setup.panel.title_label.text() == "Ask about “Budget meeting”"
+    opened = setup.controller.calls.count(("open", setup.meeting))
+    view.show()
+    qtbot.waitExposed(view)
+    view.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is view)
+
+    view.sessions.table.setFocus()
+    qtbot.keyClick(view.sessions.table, Qt.Key.Key_F2)
+    editor = QApplication.focusWidget()
+    assert isinstance(editor, QLineEdit)
+    editor.selectAll()
+    qtbot.keyClicks(editor, "Budget review")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+
+    qtbot.waitUntil(lambda: setup.panel.title_label.text() == "Ask about “Budget review”")
+    assert setup.controller.calls.count(("open", setup.meeting)) == opened  # the same conversation goes on
+    assert view.transcript.title_label.text() == "Budget review"

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import torch
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLabel, QSplitter, QSystemTrayIcon, QWidget
 
 from app.captions.dialog_stacking import DialogsAboveOverlay
@@ -44,6 +43,7 @@ from app.recording.storage import storage_problem
 from app.settings import LOCAL, SERVER, Settings, SettingsStore
 from app.setup.device_info import SpeedReport
 from app.setup.loader import ModelLoader
+from app.shortcuts import system_shortcuts
 from app.status_text import is_behind, short_model_name, status_line
 from app.ui.chat_panel import ChatPanel
 from app.ui.library_view import LibraryView
@@ -82,9 +82,11 @@ class Captionist(QObject):
         w.click_through_action.setChecked(self.settings.overlay.click_through)
         self.overlay.set_controls([w.start_action, w.show_window_action, w.settings_action, w.click_through_action])
         self._dialogs_above = DialogsAboveOverlay(self.overlay)
-        self.reset_position_action = QAction("&Reset overlay position", w)
-        self.reset_position_action.setToolTip("Bring the caption overlay back to its default place")
+        self.reset_position_action = w.reset_position_action
         self.reset_position_action.triggered.connect(self.overlay.reset_position)
+        w.dock_actions[self.settings.overlay.dock].setChecked(True)
+        for dock, action in w.dock_actions.items():
+            action.triggered.connect(lambda _checked=False, d=dock: self.set_dock(d))
         self.recording_label = QLabel()
         self.recording_label.setAccessibleName("Recording")
         self.recording_label.hide()
@@ -116,6 +118,10 @@ class Captionist(QObject):
         self.live.started.connect(lambda: w.set_running(True))
         self.live.stopped.connect(self._stopped)
         self.recordingFailed.connect(lambda message: w.show_notice(Notice(Severity.ERROR, message)))
+        self.shortcuts = system_shortcuts(self)  # keys that work while another program has the focus
+        self.shortcuts.activated.connect(self._shortcut_pressed)
+        self._shortcut_problems: list[str] = []
+        self._register_shortcuts()
 
         for problem in problems:
             w.show_notice(Notice(Severity.WARNING, problem))
@@ -454,14 +460,22 @@ class Captionist(QObject):
         self.window.click_through_action.setChecked(on)
         self._update(overlay=dataclasses.replace(self.settings.overlay, click_through=on))
 
+    def set_dock(self, dock: str) -> None:
+        """Dock the overlay to the top or bottom of the screen, or let it float where it was put."""
+        self.overlay.set_dock(dock)
+        self.window.dock_actions[dock].setChecked(True)
+        self._update(overlay=dataclasses.replace(self.settings.overlay, dock=dock))
+
     def _placement_changed(self, screen: str, rect: tuple[int, int, int, int]) -> None:
         placements = {**self.settings.overlay.placements, screen: tuple(rect)}
         self._update(overlay=dataclasses.replace(self.settings.overlay, placements=placements))
 
     # -- dialogs ----------------------------------------------------------------------------------------------------
     def open_settings(self, *, engine_page: bool = False) -> None:
+        self.shortcuts.register({})  # while the dialog is open, its key fields get the keys pressed, not the grabs
         dialog = SettingsDialog(self.settings, [*self._available, *self._file_sources], self.window,
-                                api_key=self.api_keys.load())
+                                api_key=self.api_keys.load(), shortcut_availability=self.shortcuts.availability,
+                                shortcut_problems=self._shortcut_problems)
         dialog.modelSetupRequested.connect(self.open_model_setup)
         if engine_page:
             dialog.tabs.setCurrentWidget(dialog.engine_page)
@@ -474,6 +488,7 @@ class Captionist(QObject):
         self.overlay.set_style(self.settings.captions)  # what is saved, until the new settings are applied
         self.overlay.setVisible(overlay_shown)
         if not accepted:
+            self._register_shortcuts()
             return
         key = dialog.result_api_key()
         self._key_changed = key != self.api_keys.load()
@@ -502,8 +517,10 @@ class Captionist(QObject):
     def apply_settings(self, new: Settings) -> None:
         old = self.settings
         self._save(new)
+        self._register_shortcuts()
         self.overlay.set_style(new.captions)
         self.overlay.set_dock(new.overlay.dock)
+        self.window.dock_actions[new.overlay.dock].setChecked(True)
         if new.audio.source_ids != old.audio.source_ids:
             self.refresh_sources()
             if self.live.running:
@@ -530,7 +547,9 @@ class Captionist(QObject):
                 self.load_model()
 
     def open_model_setup(self) -> None:
-        dialog = ModelSetupDialog(self.settings.model, self.window, measure_seconds=self._measure_seconds)
+        loaded = self.window.model_label.text() if self.live.engine is not None else ""
+        dialog = ModelSetupDialog(self.settings.model, self.window, measure_seconds=self._measure_seconds,
+                                  loaded=loaded)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         if dialog.use_server():
@@ -543,6 +562,21 @@ class Captionist(QObject):
                      engine=dataclasses.replace(self.settings.engine, kind=LOCAL))  # the model loaded here
         self.models.set_offline(dialog.offline())
         self._model_loaded(dialog.loaded_model())
+
+    # -- system-wide shortcuts ------------------------------------------------------------------------------------
+    def _register_shortcuts(self) -> None:
+        """Grab the saved shortcuts; a problem is shown when it is new, and always on the Shortcuts page."""
+        known = set(self._shortcut_problems)
+        self._shortcut_problems = self.shortcuts.register(dataclasses.asdict(self.settings.shortcuts))
+        for problem in self._shortcut_problems:
+            if problem not in known:
+                self.window.show_notice(Notice(Severity.WARNING, f"System-wide shortcuts — {problem}."))
+
+    def _shortcut_pressed(self, action: str) -> None:
+        """As if the menu item were chosen, so that the menus, the tray and the settings follow."""
+        w = self.window
+        {"toggle_overlay": w.overlay_action.toggle, "click_through": w.click_through_action.toggle,
+         "toggle_captions": w.start_action.trigger}[action]()
 
     # -- settings and lifetime --------------------------------------------------------------------------------------
     def _update(self, **sections: object) -> None:
@@ -578,6 +612,7 @@ class Captionist(QObject):
         self.player.stop()
         if self.library is not None:
             self.library.close()
+        self.shortcuts.close()
         self.overlay.close()
         self.tray.hide()
         app = QApplication.instance()

@@ -5,10 +5,11 @@ It only lays out widgets and exposes actions; what the actions do is wired up in
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QLabel,
+    QLayout,
     QMainWindow,
     QSplitter,
     QTabWidget,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.events import Notice, Severity
+from app.settings import DOCK_BOTTOM, DOCK_TOP, FLOATING
 from app.ui.icon import app_icon
 from app.ui.source_picker import SourcePicker
 from app.ui.transcript_view import TranscriptView
@@ -30,13 +32,16 @@ _NOTICE_STYLE = {
 }
 _SEVERITY_ORDER = (Severity.INFO, Severity.WARNING, Severity.ERROR)
 MAX_NOTICES = 6
+PREFERRED_SIZE = QSize(1200, 760)  # the first size, where the screen has room for it
+FRAME_ROOM = QSize(16, 48)  # what a window manager's frame and title bar may add around the window
 
 
 def _action(parent: QWidget, text: str, shortcut: str, tip: str, *, checkable: bool = False) -> QAction:
     action = QAction(text, parent)
     action.setShortcut(QKeySequence(shortcut))
     action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
-    action.setToolTip(f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})")
+    keys = QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)
+    action.setToolTip(f"{tip} ({keys})" if keys else tip)
     action.setStatusTip(tip)
     action.setCheckable(checkable)
     return action
@@ -61,6 +66,17 @@ class MainWindow(QMainWindow):
         self.import_action = _action(self, "&Import audio file…", "Ctrl+I",
                                      "Add an audio file to the library to transcribe and export it")
         self.show_window_action = QAction("Show &window", self)
+        self.reset_position_action = _action(self, "&Reset overlay position", "",
+                                             "Bring the caption overlay back to its default place")
+        # Where the overlay sits: as in Windows Live Captions, docked to an edge of the screen at full width, or
+        # floating where it was put.
+        self.dock_actions: dict[str, QAction] = {}
+        dock_group = QActionGroup(self)
+        for dock, text in ((FLOATING, "&Floating"), (DOCK_TOP, "Docked at the &top"),
+                           (DOCK_BOTTOM, "Docked at the &bottom")):
+            action = self.dock_actions[dock] = _action(self, text, "", f"Overlay position: {text.replace('&', '')}",
+                                                       checkable=True)
+            dock_group.addAction(action)
         self.quit_action = _action(self, "&Quit", "Ctrl+Q", "Stop captions and quit")
 
         toolbar = QToolBar("Main actions")
@@ -70,9 +86,16 @@ class MainWindow(QMainWindow):
                        self.model_action):
             toolbar.addAction(action)
         self.addToolBar(toolbar)
+        for action in toolbar.actions():  # Tab reaches the toolbar too, not only the mouse and the shortcuts
+            toolbar.widgetForAction(action).setFocusPolicy(Qt.FocusPolicy.TabFocus)
         menu = self.menuBar().addMenu("&Captions")
         for action in (self.start_action, self.overlay_action, self.click_through_action):
             menu.addAction(action)
+        position = menu.addMenu("Overlay &position")
+        for action in self.dock_actions.values():
+            position.addAction(action)
+        position.addSeparator()
+        position.addAction(self.reset_position_action)
         menu.addSeparator()
         menu.addAction(self.quit_action)
         tools = self.menuBar().addMenu("&Tools")
@@ -95,7 +118,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Live captions and library")
         self.tabs.addTab(splitter, "&Live")
-        central = QWidget()
+        central = _Central()
         layout = QVBoxLayout(central)
         layout.addWidget(self.notice_label)
         layout.addWidget(self.tabs, 1)
@@ -107,12 +130,15 @@ class MainWindow(QMainWindow):
         self.live_label.setAccessibleName("Caption status")
         self.statusBar().addWidget(self.model_label)
         self.statusBar().addPermanentWidget(self.live_label)
+        # A temporary message (a status tip, "Saved the recording…") takes the model label's place. Qt hides that
+        # label only when it is on screen at the time, so a message shown before the window would be drawn over it.
+        self.statusBar().messageChanged.connect(lambda message: self.model_label.setVisible(not message))
         # Qt adds "more" buttons for items that do not fit; they need names for screen readers too.
         for bar, name in ((toolbar, "More toolbar actions"), (self.menuBar(), "More menus")):
             for button in bar.findChildren(QToolButton):
                 if not button.accessibleName() and button.objectName().endswith("_ext_button"):
                     button.setAccessibleName(name)
-        self.resize(960, 600)
+        self._sized = False
 
     def add_library(self, view: QWidget) -> None:
         """The library of recorded sessions, in its own tab."""
@@ -135,12 +161,39 @@ class MainWindow(QMainWindow):
         self.notice_label.setAccessibleDescription(
             "\n".join(f"{n.severity.value}: {n.message}" for n in self._notices))
         self.notice_label.show()
-        self.statusBar().showMessage(notice.message, 10000)
 
     def clear_notice(self) -> None:
         self._notices = []
         self.notice_label.hide()
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 — Qt's name
+        if not self._sized:  # the first time only: later the size is the user's
+            self._sized = True
+            self._fit_screen()
+        super().showEvent(event)
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 — Qt's name
         self.closing.emit()
         super().closeEvent(event)
+
+    def _fit_screen(self) -> None:
+        # Sized when first shown, as the library tab is added after construction: the preferred size where the
+        # screen's free area has room for it and a frame, never smaller than the controls need. The layouts of a tab
+        # not shown yet missed the texts set since (a hidden widget does not tell its layout), and would grow when
+        # the tab is first shown, the window with them: measure everything afresh first.
+        for widget in self.findChildren(QWidget):
+            widget.updateGeometry()
+        for layout in self.findChildren(QLayout):
+            layout.invalidate()
+        free = self.screen().availableGeometry().size() - FRAME_ROOM
+        self.resize(PREFERRED_SIZE.boundedTo(free).expandedTo(self.minimumSizeHint()))
+
+
+class _Central(QWidget):
+    """The notices above the tabs: their lines take room from the tabs, so the window's least height counts them."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 — Qt's name
+        # A layout's minimum counts one line per word-wrapped label, but it gives such labels all the lines they
+        # need first: without this, several notices would crush the controls in the tabs.
+        size = super().minimumSizeHint()
+        return size.expandedTo(QSize(size.width(), self.layout().totalMinimumHeightForWidth(size.width())))

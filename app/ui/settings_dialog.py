@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -37,9 +38,14 @@ from app.settings import (
 from app.ui.caption_settings_page import CaptionsPage
 from app.ui.engine_settings_page import EnginePage, Tester
 from app.ui.form_helpers import add_row, note, spin
+from app.ui.shortcut_settings_page import ShortcutsPage
 
 DELAY_NOTE = ("Lower = faster captions, higher = more accurate; 480 ms recommended. With a vLLM server (the Engine "
               "page) the server fixes the delay.")
+RECORD_NOTE = ("Unchecked, captions are shown but nothing of the session is kept: ask before recording people in a "
+               "meeting. While captions run, the status bar says whether they are recorded.")
+ECHO_NOTE = ("Without headphones the microphone also hears the meeting, and its words would show twice. The "
+             "recording keeps both sources as they were heard.")
 ERROR_STYLE = "QLabel { background: #fde7e9; color: #7a1010; border: 1px solid #7a1010; padding: 6px; }"
 
 
@@ -93,6 +99,14 @@ class _AudioPage(QWidget):
             grid.addWidget(edit, row, 1)
             box.toggled.connect(self._toggled)
             edit.textChanged.connect(self.changed)
+        self.record_box = QCheckBox("&Record each session (its audio and captions go to the library)")
+        self.record_box.setChecked(audio.record)
+        self.record_box.setAccessibleName("Record each session")
+        self.record_box.setAccessibleDescription(RECORD_NOTE)
+        self.echo_box = QCheckBox("&Drop microphone captions that repeat the computer's sound")
+        self.echo_box.setChecked(audio.echo_suppression)
+        self.echo_box.setAccessibleName("Drop microphone captions that repeat the computer's sound")
+        self.echo_box.setAccessibleDescription(ECHO_NOTE)
         layout = QVBoxLayout(self)
         if not rows:
             layout.addWidget(note("No audio sources were found."))
@@ -103,6 +117,12 @@ class _AudioPage(QWidget):
                 "Labels are shown before each source's captions when two sources run at once."
             )
         )
+        layout.addWidget(self.echo_box)
+        layout.addWidget(note(ECHO_NOTE))
+        layout.addWidget(self.record_box)
+        layout.addWidget(note(RECORD_NOTE))
+        self.record_box.toggled.connect(self.changed)
+        self.echo_box.toggled.connect(self.changed)
         layout.addStretch(1)
         self._limit()
 
@@ -126,7 +146,8 @@ class _AudioPage(QWidget):
             else:
                 labels.pop(sid, None)
         ids = tuple(sid for sid, box in self.boxes.items() if box.isChecked())
-        return dataclasses.replace(self._audio, source_ids=ids, labels=labels)
+        return dataclasses.replace(self._audio, source_ids=ids, labels=labels, record=self.record_box.isChecked(),
+                                   echo_suppression=self.echo_box.isChecked())
 
 
 class _ModelPage(QWidget):
@@ -207,9 +228,12 @@ class SettingsDialog(QDialog):
         cuda_devices: list[str] | None = None,
         api_key: str | None = None,
         tester: Tester | None = None,
+        shortcut_availability: str = "",
+        shortcut_problems: Sequence[str] = (),
     ) -> None:
         """``cuda_devices``: the CUDA device names to offer; asked of torch when None. ``api_key``: the server's
-        saved key (kept apart from the settings); ``tester``: how *Test connection* asks a server."""
+        saved key (kept apart from the settings); ``tester``: how *Test connection* asks a server.
+        ``shortcut_availability`` and ``shortcut_problems``: what the system-wide shortcuts backend says."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self._settings = settings
@@ -217,11 +241,13 @@ class SettingsDialog(QDialog):
         self.captions_page = CaptionsPage(settings.captions)
         self.model_page = _ModelPage(settings.model, cuda_device_names() if cuda_devices is None else cuda_devices)
         self.engine_page = EnginePage(settings.engine, api_key, **({"tester": tester} if tester else {}))
+        self.shortcuts_page = ShortcutsPage(settings.shortcuts, shortcut_availability, shortcut_problems)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.audio_page, "&Audio")
         self.tabs.addTab(self.captions_page, "Ca&ptions")
         self.tabs.addTab(self.model_page, "&Model")
         self.tabs.addTab(self.engine_page, "&Engine")
+        self.tabs.addTab(self.shortcuts_page, "S&hortcuts")
         self.problems_label = note("")
         self.problems_label.setStyleSheet(ERROR_STYLE)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -233,7 +259,7 @@ class SettingsDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self.model_page.setup_requested.connect(self.modelSetupRequested)
-        for page in (self.audio_page, self.captions_page, self.model_page, self.engine_page):
+        for page in (self.audio_page, self.captions_page, self.model_page, self.engine_page, self.shortcuts_page):
             page.changed.connect(self._validate)
         self.finished.connect(self.engine_page.wait)
         self._validate()
@@ -249,6 +275,7 @@ class SettingsDialog(QDialog):
             captions=self.captions_page.value(),
             model=self.model_page.value(),
             engine=self.engine_page.value(),
+            shortcuts=self.shortcuts_page.value(),
         )
 
     def result_api_key(self) -> str | None:
@@ -260,7 +287,7 @@ class SettingsDialog(QDialog):
         self.model_page.source_edit.setText(source)
 
     def _validate(self) -> None:
-        problems = self.result_settings().problems() + self.engine_page.problems()
+        problems = self.result_settings().problems() + self.engine_page.problems() + self.shortcuts_page.problems()
         self.problems_label.setText("Please fix: " + "; ".join(problems) if problems else "")
         self.problems_label.setVisible(bool(problems))
         self.ok_button().setEnabled(not problems)

@@ -71,7 +71,9 @@ def test_a_played_file_is_captioned_on_the_overlay_and_in_the_transcript(qtbot, 
     assert shown.startswith(offline.text) and len(offline.text) > 10
     assert app.overlay.isVisible() or app.overlay.faded()
     assert app.window.transcript.transcript().lines
-    assert "".join(line.text for line in app.window.transcript.transcript().lines).replace(" ", "") == \
+    header, *lines = app.window.transcript.transcript().lines
+    assert header.header and header.text.startswith("— Session of ")
+    assert "".join(line.text for line in lines).replace(" ", "") == \
         shown.replace(" ", "").replace("\n", "")
     assert "delay 480 ms" in app.window.live_label.text() or "stopped" in app.window.live_label.text()
 
@@ -289,3 +291,45 @@ def test_the_overlay_controls_and_reset_position(qtbot, program) -> None:
     app.apply_settings(dataclasses.replace(app.settings, overlay=dataclasses.replace(app.settings.overlay,
                                                                                        dock="top")))
     assert app.overlay.dock() == "top" and app.overlay.y() == screen.availableGeometry().top()
+
+
+def test_the_overlay_previews_the_style_while_the_captions_page_is_open(qtbot, program) -> None:
+    from PySide6.QtCore import QTimer
+
+    from app.ui.settings_dialog import SettingsDialog
+
+    app = program()
+    assert not app.overlay.isVisible()
+    seen = {}
+
+    def edit() -> None:
+        dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, SettingsDialog) and w.isVisible())
+        seen["before"] = app.overlay.isVisible()
+        dialog.tabs.setCurrentWidget(dialog.captions_page)
+        dialog.captions_page.size_spin.setValue(120)
+        seen["previewed"] = (app.overlay.isVisible(), app.overlay.previewing(), app.overlay.caption_style().font_size)
+        dialog.tabs.setCurrentWidget(dialog.audio_page)
+        seen["left"] = (app.overlay.isVisible(), app.overlay.previewing())
+        dialog.tabs.setCurrentWidget(dialog.captions_page)
+        dialog.reject()
+
+    QTimer.singleShot(0, edit)
+    app.open_settings()
+    assert seen == {"before": False, "previewed": (True, True, 120), "left": (False, False)}
+    assert not app.overlay.isVisible() and not app.overlay.previewing()  # cancelled: as it was
+    assert app.overlay.caption_style() == app.settings.captions
+
+
+def test_system_wide_shortcuts_act_like_the_menu_and_the_dock_menu_is_saved(qtbot, program) -> None:
+    app = program()
+    w = app.window
+    app.shortcuts.activated.emit("toggle_overlay")
+    assert app.overlay.isVisible() and w.overlay_action.isChecked()
+    app.shortcuts.activated.emit("click_through")
+    assert app.overlay.click_through() and app.settings.overlay.click_through
+    app.shortcuts.activated.emit("click_through")
+    app.shortcuts.activated.emit("toggle_overlay")
+    assert not app.overlay.isVisible()
+    w.dock_actions["bottom"].trigger()
+    assert app.overlay.dock() == "bottom" and app.settings.overlay.dock == "bottom"
+    assert SettingsStore(app.store.path).load()[0].overlay.dock == "bottom"

@@ -3,8 +3,8 @@ import json
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QLineEdit
+from PySide6.QtGui import QFont, QKeySequence
+from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QKeySequenceEdit, QLineEdit
 
 from app.captions.style import FADE_S, FONT_SIZE, LINE_CHARS, LINES, MAX_FONT_SIZE, MIN_FONT_SIZE, OPACITY, CaptionStyle
 from app.events import AudioSource, SourceKind
@@ -17,9 +17,10 @@ from app.settings import (
     ModelSettings,
     Settings,
     SettingsStore,
+    ShortcutSettings,
 )
 from app.ui.settings_dialog import SettingsDialog, device_choices
-from tests.app.ui.accessibility import controls, unnamed_controls, unreachable_by_tab
+from tests.app.ui.accessibility import controls, tab_reachable, tab_through, unnamed_controls, unreachable_by_tab
 
 SOURCES = [
     AudioSource("mic", SourceKind.MICROPHONE, "Built-in Microphone"),
@@ -69,12 +70,16 @@ def test_editing_caption_fields_changes_the_result(make):
     assert (page.size_spin.minimum(), page.size_spin.maximum()) == (MIN_FONT_SIZE, MAX_FONT_SIZE)
 
 
-def test_preview_follows_the_style(make):
+def test_each_valid_edit_is_announced_for_the_overlays_preview(make):
     d = make()
+    edited = []
+    d.captions_page.styleEdited.connect(edited.append)
     d.captions_page.text_color.edit.setText("#00ff00")
-    assert d.captions_page.preview.shown_style().text_color == "#00ff00"
-    d.captions_page.text_color.edit.setText("#00f")  # not a colour yet: the preview keeps the last one
-    assert d.captions_page.preview.shown_style().text_color == "#00ff00"
+    d.captions_page.size_spin.setValue(160)  # previewed as it is: the overlay shows it, not a box in the dialog
+    assert [(s.text_color, s.font_size) for s in edited][-1] == ("#00ff00", 160)
+    count = len(edited)
+    d.captions_page.text_color.edit.setText("#00f")  # not a colour yet: nothing to preview
+    assert len(edited) == count
 
 
 def test_contrast_warning_appears_for_poor_colours_and_goes_for_good_ones(make):
@@ -224,3 +229,84 @@ def test_the_controls_allow_exactly_what_the_settings_file_allows(make, tmp_path
     assert (page.opacity_slider.minimum() / 100, page.opacity_slider.maximum() / 100) == (OPACITY.low, OPACITY.high)
     assert d.audio_page.label_edits["mic"].maxLength() == MAX_LABEL_CHARS
     assert model.source_edit.maxLength() == model.offline_edit.maxLength() == MAX_PATH_CHARS
+
+
+# -- the Shortcuts page ------------------------------------------------------------------------------------------------
+def test_unedited_shortcuts_are_returned_exactly_even_one_qt_cannot_show(make):
+    shortcuts = ShortcutSettings(toggle_overlay="Meta+F9", click_through="", toggle_captions="Hyper+S")
+    d = make(Settings(shortcuts=shortcuts))
+    assert d.result_settings().shortcuts == shortcuts
+    assert d.shortcuts_page.edits["toggle_overlay"].keySequence().toString() == "Meta+F9"
+
+
+def test_pressing_keys_into_a_field_sets_that_shortcut(make, qtbot):
+    d = make()
+    edit = d.shortcuts_page.edits["click_through"]
+    qtbot.keyClick(edit, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier)
+    assert d.result_settings().shortcuts == dataclasses.replace(ShortcutSettings(), click_through="Ctrl+Alt+O")
+    assert d.ok_button().isEnabled()
+
+
+def test_clear_removes_a_shortcut_even_one_qt_could_not_show(make, qtbot):
+    d = make(Settings(shortcuts=ShortcutSettings(toggle_captions="Hyper+S")))
+    assert not d.ok_button().isEnabled() and "Hyper" in d.problems_label.text()
+    qtbot.mouseClick(d.shortcuts_page.clear_buttons["toggle_captions"], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(d.shortcuts_page.clear_buttons["toggle_overlay"], Qt.MouseButton.LeftButton)
+    assert d.result_settings().shortcuts == ShortcutSettings(toggle_overlay="", toggle_captions="")
+    assert d.ok_button().isEnabled() and d.problems_label.isHidden()
+
+
+def test_a_shortcut_without_ctrl_alt_or_meta_or_used_twice_keeps_ok_disabled(make, qtbot):
+    d = make()
+    page = d.shortcuts_page
+    qtbot.keyClick(page.edits["toggle_overlay"], Qt.Key.Key_L, Qt.KeyboardModifier.ShiftModifier)
+    assert not d.ok_button().isEnabled()
+    assert "Shift+L: a system-wide shortcut needs Ctrl, Alt or Meta" in d.problems_label.text()
+    page.edits["toggle_overlay"].setKeySequence(QKeySequence(page.edits["click_through"].keySequence()))
+    assert not d.ok_button().isEnabled()
+    assert "Ctrl+Alt+Shift+K is already the shortcut for" in d.problems_label.text()
+    qtbot.keyClick(page.edits["toggle_overlay"], Qt.Key.Key_F8, Qt.KeyboardModifier.MetaModifier)
+    assert d.ok_button().isEnabled()
+    assert d.result_settings().shortcuts.toggle_overlay == "Meta+F8"
+
+
+def test_the_page_shows_what_the_desktop_offers_and_what_was_not_registered(make, qtbot):
+    d = make()
+    page = d.shortcuts_page
+    assert page.availability_label.isHidden() and page.registration_label.isHidden()
+    d = SettingsDialog(Settings(), SOURCES, cuda_devices=[], shortcut_availability="This desktop offers none.",
+                       shortcut_problems=["Turn click-through on or off: Ctrl+Alt+Shift+K is taken by another program"])
+    qtbot.addWidget(d)
+    page = d.shortcuts_page
+    assert page.availability_label.text() == "This desktop offers none."
+    assert not page.availability_label.isHidden()
+    assert "Ctrl+Alt+Shift+K is taken by another program" in page.registration_label.text()
+    assert not page.registration_label.isHidden()
+    assert d.ok_button().isEnabled()  # a key taken elsewhere is news, not an error in the settings
+
+
+def test_tab_reaches_every_control_of_the_shortcuts_page_and_is_not_taken_as_a_shortcut(make, qtbot):
+    d = make()
+    d.show()
+    qtbot.waitExposed(d)
+    d.activateWindow()
+    qtbot.waitUntil(d.isActiveWindow)
+    page = d.shortcuts_page
+    d.tabs.setCurrentWidget(page)
+    seen = tab_through(qtbot, d, d.tabs.tabBar())
+    for action, edit in page.edits.items():
+        assert edit in seen and page.clear_buttons[action] in seen
+    # The text field inside a key sequence field is reached through it (it is the field's focus proxy).
+    missed = [w for w in tab_reachable(d) if w not in seen and not isinstance(w.parentWidget(), QKeySequenceEdit)]
+    assert missed == []
+    assert d.result_settings() == Settings()
+
+
+def test_recording_and_echo_choices_are_kept(make):
+    d = make()
+    page = d.audio_page
+    assert page.record_box.isChecked() and page.echo_box.isChecked()  # the defaults: record, drop repeats
+    page.record_box.setChecked(False)
+    page.echo_box.setChecked(False)
+    audio = d.result_settings().audio
+    assert (audio.record, audio.echo_suppression) == (False, False)

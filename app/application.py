@@ -73,6 +73,7 @@ class Captionist(QObject):
         self._available: list[AudioSource] = []
         self._start_when_loaded = False
         self._quitting = False
+        self._estimate = ""  # the speed estimate shown as a notice until live step times are known
 
         self.live = LiveCaptions(capture_options=capture_options, parent=self)
         self.window = MainWindow()
@@ -323,7 +324,8 @@ class Captionist(QObject):
 
     def _measured(self, report: SpeedReport) -> None:
         if not report.keeps_up:
-            self.window.show_notice(Notice(Severity.WARNING, report.message()))
+            self._estimate = report.message()
+            self.window.show_notice(Notice(Severity.WARNING, self._estimate))
 
     # -- captions ---------------------------------------------------------------------------------------------------
     def toggle_captions(self) -> None:
@@ -415,6 +417,9 @@ class Captionist(QObject):
         self.window.transcript.add_gap(gap, self._label(gap.source_id))
 
     def _status(self, status: WorkerStatus) -> None:
+        if self._estimate:  # measured live now: the status line's step times replace the estimate made at loading
+            self.window.remove_notice(self._estimate)
+            self._estimate = ""
         engine = self.settings.engine
         name = engine.realtime_model if engine.kind == SERVER else short_model_name(self.settings.model.source)
         self.window.live_label.setText(status_line(status, name, self._label(status.source_id)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 MIN_GPU_MEMORY_GB = 16.0
 _STEP_S = 0.08  # one decoder position of the realtime model
 _KEEPS_UP = "A CUDA GPU with 16 GB or more keeps up."
+_WARM_UP_STEPS = 5  # untimed steps after the prompt
 
 
 @dataclass(frozen=True)
@@ -68,55 +70,63 @@ def describe_device(device: str = "") -> DeviceInfo:
 
 @dataclass(frozen=True)
 class SpeedReport:
-    """What one timed live stream measured. ``real_time_factor`` is compute time / audio time (below 1 keeps up)."""
+    """What a timed live stream measured, step by step after a warm-up. ``step_s`` is the median compute time of
+    one 80 ms step, ``low_s`` and ``high_s`` the fastest and slowest tenth (the spread: a busy machine shows in it);
+    ``real_time_factor`` is the median step / 80 ms (below 1 keeps up)."""
 
     device: str  # "CPU" or the GPU's name
     steps: int
-    step_s: float  # mean compute time of one 80 ms step
+    step_s: float
     real_time_factor: float
+    low_s: float = 0.0
+    high_s: float = 0.0
 
     @property
     def keeps_up(self) -> bool:
         return self.real_time_factor < 1.0
 
     def message(self) -> str:
-        """The measurement in plain words, with what it means for live captions."""
-        step_ms = self.step_s * 1000
-        head = f"Measured on {self.device}: each {_STEP_S * 1000:.0f} ms step takes {step_ms:.0f} ms"
+        """The estimate in plain words, with what it means for live captions."""
+        spread = f", {self.low_s * 1000:.0f}–{self.high_s * 1000:.0f} ms" if self.steps > 1 else ""
+        head = (f"Estimated on {self.device}: each {_STEP_S * 1000:.0f} ms step takes {self.step_s * 1000:.0f} ms "
+                f"(median of {self.steps}{spread}")
+        live = "The status bar shows the real step times once captions run."
         if self.keeps_up:
-            return f"{head} ({1 / self.real_time_factor:.1f}× faster than real time); live captions keep up."
-        return (
-            f"{head} ({self.real_time_factor:.1f}× slower than real time); live captions will lag and skip ahead. "
-            f"{_KEEPS_UP}"
-        )
+            return f"{head}; {1 / self.real_time_factor:.1f}× faster than real time): live captions keep up. {live}"
+        return (f"{head}; {self.real_time_factor:.1f}× slower than real time): live captions will lag and skip "
+                f"ahead. {_KEEPS_UP} {live}")
 
 
-def measure_speed(model: RealtimeModel, seconds: float = 2.0, budget_s: float = 15.0) -> SpeedReport:
+def measure_speed(model: RealtimeModel, seconds: float = 2.0, budget_s: float = 15.0, *,
+                  clock: Callable[[], float] = time.perf_counter) -> SpeedReport:
     """Time a real live stream of ``seconds`` of quiet noise, fed in 80 ms blocks as the microphone delivers it.
 
-    The first blocks, until the decoder has filled its prompt and produces a token per block, are fed untimed: they
-    cost more once and are not what a running stream costs. Timing stops early once the timed blocks have taken
-    ``budget_s`` (a slow CPU): a few steps already show how slow it is, and the user is waiting.
+    The first blocks, until the decoder has filled its prompt and produces a token per block, and a few more are fed
+    untimed: they cost more once (allocation, caches) and are not what a running stream costs. Then each step is
+    timed on its own and the median reported with the spread, so one step slowed by another program does not decide.
+    Timing stops early once the timed steps have taken ``budget_s`` (a slow CPU): a few steps already show how slow
+    it is, and the user is waiting.
     """
     stream = model.stream(delay_ms=480)
     block = model.config.samples_per_token
     rng = np.random.default_rng(0)
     sync = torch.cuda.synchronize if model.device.type == "cuda" else (lambda: None)
-    for _ in range(model.config.delay_tokens(480) + 2):
+    for _ in range(model.config.delay_tokens(480) + 2 + _WARM_UP_STEPS):
         stream.feed(_noise(rng, block))
     sync()
     planned = max(1, round(seconds / _STEP_S))
-    steps, compute = 0, 0.0
-    while steps == 0 or (steps < planned and compute < budget_s):
+    times: list[float] = []
+    while not times or (len(times) < planned and sum(times) < budget_s):
         audio = _noise(rng, block)
-        start = time.perf_counter()
+        start = clock()
         stream.feed(audio)
         sync()
-        compute += time.perf_counter() - start
-        steps += 1
+        times.append(clock() - start)
     name = "CPU" if model.device.type == "cpu" else torch.cuda.get_device_name(model.device)
-    audio_s = steps * block / model.sample_rate
-    return SpeedReport(device=name, steps=steps, step_s=compute / steps, real_time_factor=compute / audio_s)
+    median = float(np.median(times))
+    low, high = (float(v) for v in np.percentile(times, [10, 90]))
+    return SpeedReport(device=name, steps=len(times), step_s=median, real_time_factor=median / _STEP_S,
+                       low_s=low, high_s=high)
 
 
 def _noise(rng: np.random.Generator, n: int) -> np.ndarray:

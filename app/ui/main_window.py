@@ -166,6 +166,15 @@ class MainWindow(QMainWindow):
         self._notices = []
         self.notice_label.hide()
 
+    def remove_notice(self, message: str) -> None:
+        """Take back one notice that no longer applies; the others stay."""
+        kept = [n for n in self._notices if n.message != message]
+        if len(kept) == len(self._notices):
+            return
+        self.clear_notice()
+        for notice in kept:
+            self.show_notice(notice)
+
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 — Qt's name
         if not self._sized:  # the first time only: later the size is the user's
             self._sized = True

@@ -333,3 +333,19 @@ def test_system_wide_shortcuts_act_like_the_menu_and_the_dock_menu_is_saved(qtbo
     w.dock_actions["bottom"].trigger()
     assert app.overlay.dock() == "bottom" and app.settings.overlay.dock == "bottom"
     assert SettingsStore(app.store.path).load()[0].overlay.dock == "bottom"
+
+
+def test_live_step_times_replace_the_speed_estimate(qtbot, program) -> None:
+    from app.events import Notice, Severity, WorkerStatus
+    from app.setup.device_info import SpeedReport
+
+    app = program()
+    w = app.window
+    w.show_notice(Notice(Severity.WARNING, "Another problem that still applies."))
+    estimate = SpeedReport(device="CPU", steps=25, step_s=0.2, real_time_factor=2.5, low_s=0.18, high_s=0.3)
+    app._measured(estimate)  # as the loader reports it
+    assert estimate.message() in w.notice_label.text()
+    app.live.status.emit(WorkerStatus("mic", 2.0, 1.5, 190.0, 2.4, "CPU", 480))
+    assert estimate.message() not in w.notice_label.text()
+    assert "Another problem that still applies." in w.notice_label.text()
+    assert "step 190 ms" in w.live_label.text()

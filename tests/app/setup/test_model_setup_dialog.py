@@ -81,7 +81,7 @@ def test_download_moves_the_bar_and_shows_sizes(qtbot: QtBot, hub: FakeHub, cach
     assert _button(dialog, "Start").text() == "Lo&ad from this computer"
     assert _label(dialog, "Loaded model") == "Loaded: Tiny-Realtime on CPU"
     assert _label(dialog, "Status") == READY
-    assert _label(dialog, "Measured speed").startswith("Measured on CPU: each 80 ms step takes ")
+    assert _label(dialog, "Measured speed").startswith("Estimated on CPU: each 80 ms step takes ")
     assert isinstance(dialog.loaded_model(), RealtimeModel)
     assert _button(dialog, "Close").isDefault()
 

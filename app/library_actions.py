@@ -81,7 +81,7 @@ class LibraryActions(QObject):
         worker = RetranscribeWorker(self._library, session_id, dialog.method(), realtime=self._realtime(),
                                     voxtral=self._acquire_voxtral, parent=self)
         worker.progress.connect(dialog.show_progress)
-        worker.done.connect(lambda name: self._done(dialog, name))
+        worker.done.connect(lambda name: self._done(dialog, session_id, name))
         worker.failed.connect(lambda message: self._ended(dialog, message))
         worker.cancelled.connect(lambda: self._ended(dialog, "Cancelled; nothing was stored."))
         worker.finished.connect(worker.deleteLater)
@@ -96,9 +96,12 @@ class LibraryActions(QObject):
             self._worker.wait()
             self._worker = None
 
-    def _done(self, dialog: RetranscribeDialog, name: str) -> None:
-        self._ended(dialog, f"Done: stored as the version “{name}” beside the live transcript.")
+    def _done(self, dialog: RetranscribeDialog, session_id: str, name: str) -> None:
+        dialog.show_progress(1.0, "")
+        self._ended(dialog, f"Done: stored as the version “{name}” beside the live transcript, and shown now.")
         self._view.refresh()
+        if self._view.transcript.session_id() == session_id:  # the new version is what the user waited for
+            self._view.transcript.select_line(name, 0)
 
     def _acquire_voxtral(self, progress: Progress) -> ChatModel:
         """Called on the worker thread: Voxtral Mini 3B, loaded where live captions allow or checked with the

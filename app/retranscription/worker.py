@@ -18,6 +18,7 @@ from app.retranscription.engines import Cancelled, Method, with_realtime, with_s
 from model import ModelError, VoxtralModel
 
 Progress = Callable[[float, str], None]
+TRANSCRIBING_SHARE = 0.97  # of the progress bar; saving the version (indexing its lines) takes the rest
 
 
 class RetranscribeWorker(QThread):
@@ -66,17 +67,20 @@ class RetranscribeWorker(QThread):
         done, events = 0, []
         for source, audio in audios:
             def report(fraction: float, source=source, audio=audio, done=done) -> None:
-                self.progress.emit((done + fraction * audio.size) / total, f"Transcribing {source.name}…")
+                whole = (done + fraction * audio.size) / total
+                self.progress.emit(whole * TRANSCRIBING_SHARE, f"Transcribing {source.name}…")
 
             if audio.size:
                 events.extend(transcribe(audio, source.id, report))
             done += audio.size
         if self._cancel.is_set():
             raise Cancelled
+        self.progress.emit(TRANSCRIBING_SHARE, "Saving the new version…")
         events.sort(key=lambda e: e.start_s)  # sources interleaved by time, as they were heard
         name = self._method.version_name(datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S"))
         self._library.add_version(self._session_id, name, events,
                                   {**self._method.describe(), **self._meta, "complete": True})
+        self.progress.emit(1.0, "Saved.")
         return name
 
     def _engine(self) -> Callable[[np.ndarray, str, Callable[[float], None]], list]:

@@ -83,6 +83,7 @@ class Captionist(QObject):
         w.click_through_action.setChecked(self.settings.overlay.click_through)
         self.overlay.set_controls([w.start_action, w.show_window_action, w.settings_action, w.click_through_action])
         self._dialogs_above = DialogsAboveOverlay(self.overlay)
+        w.overlay_buttons_action.triggered.connect(self._overlay_buttons)
         self.reset_position_action = w.reset_position_action
         self.reset_position_action.triggered.connect(self.overlay.reset_position)
         w.dock_actions[self.settings.overlay.dock].setChecked(True)
@@ -464,6 +465,11 @@ class Captionist(QObject):
         self.overlay.set_click_through(on)
         self.window.click_through_action.setChecked(on)
         self._update(overlay=dataclasses.replace(self.settings.overlay, click_through=on))
+
+    def _overlay_buttons(self) -> None:
+        if not self.overlay.isVisible():
+            self.window.overlay_action.setChecked(True)
+        self.overlay.focus_controls()
 
     def set_dock(self, dock: str) -> None:
         """Dock the overlay to the top or bottom of the screen, or let it float where it was put."""

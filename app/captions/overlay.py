@@ -12,6 +12,7 @@ from PySide6.QtGui import (
     QFont,
     QFontMetricsF,
     QGuiApplication,
+    QKeyEvent,
     QMouseEvent,
     QPainter,
     QPainterPath,
@@ -94,6 +95,7 @@ class CaptionOverlay(QWidget):
         self._faded = False
         self._hidden_by_fade = False
         self._hover = False
+        self._keyboard = False  # the control strip has the keyboard (focus_controls)
         self._press: tuple[str, QPoint, QRect] | None = None  # (what: move/left/right, global press point, geometry)
 
         self._fade_timer = QTimer(self, singleShot=True)
@@ -227,6 +229,45 @@ class CaptionOverlay(QWidget):
     def controls_shown(self) -> bool:
         """Whether the control strip is showing."""
         return self._controls.isVisible()
+
+    def focus_controls(self) -> None:
+        """Give the control strip the keyboard: Tab moves between its buttons, Space presses one, Escape (or
+        activating another window) gives the keyboard back. The overlay takes no focus otherwise, so that showing
+        captions never takes the keyboard from the program being typed into."""
+        if self.click_through() or not self.controls():
+            return
+        self._keyboard = True
+        self._set_takes_focus(True)
+        self._show_controls()
+        self.activateWindow()
+        self.controls()[0].setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _release_keyboard(self) -> None:
+        if not self._keyboard:
+            return
+        self._keyboard = False
+        if not self._hover:
+            self._controls.hide()
+        self._set_takes_focus(False)
+
+    def _set_takes_focus(self, on: bool) -> None:
+        visible = self.isVisible()
+        self.setWindowFlag(Qt.WindowType.WindowDoesNotAcceptFocus, not on)
+        self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating, not on)
+        if visible or on:  # changing window flags hides the window
+            self.show()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        if event.key() == Qt.Key.Key_Escape and self._keyboard:
+            self._release_keyboard()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.ActivationChange and not self.isActiveWindow():
+            self._release_keyboard()
+        super().changeEvent(event)
 
     def dock(self) -> str:
         """FLOATING, DOCK_TOP or DOCK_BOTTOM."""
@@ -380,7 +421,8 @@ class CaptionOverlay(QWidget):
 
     def leaveEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         self._hover = False
-        self._controls.hide()
+        if not self._keyboard:
+            self._controls.hide()
         self.update()
         super().leaveEvent(event)
 

@@ -66,6 +66,8 @@ class MainWindow(QMainWindow):
         self.import_action = _action(self, "&Import audio file…", "Ctrl+I",
                                      "Add an audio file to the library to transcribe and export it")
         self.show_window_action = QAction("Show &window", self)
+        self.overlay_buttons_action = _action(self, "Overlay b&uttons", "Ctrl+Shift+U",
+                                              "Use the overlay's buttons from the keyboard (Escape gives it back)")
         self.reset_position_action = _action(self, "&Reset overlay position", "",
                                              "Bring the caption overlay back to its default place")
         # Where the overlay sits: as in Windows Live Captions, docked to an edge of the screen at full width, or
@@ -91,6 +93,7 @@ class MainWindow(QMainWindow):
         menu = self.menuBar().addMenu("&Captions")
         for action in (self.start_action, self.overlay_action, self.click_through_action):
             menu.addAction(action)
+        menu.addAction(self.overlay_buttons_action)
         position = menu.addMenu("Overlay &position")
         for action in self.dock_actions.values():
             position.addAction(action)

@@ -349,3 +349,11 @@ def test_live_step_times_replace_the_speed_estimate(qtbot, program) -> None:
     assert estimate.message() not in w.notice_label.text()
     assert "Another problem that still applies." in w.notice_label.text()
     assert "step 190 ms" in w.live_label.text()
+
+
+def test_the_overlay_buttons_are_reachable_from_the_keyboard(qtbot, program) -> None:
+    app = program()
+    app.window.overlay_buttons_action.trigger()
+    assert app.overlay.isVisible() and app.window.overlay_action.isChecked()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is app.overlay.controls()[0], timeout=3000)
+    assert QApplication.focusWidget().defaultAction() is app.window.start_action

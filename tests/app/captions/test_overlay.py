@@ -440,3 +440,25 @@ def test_the_control_strip_shows_while_the_pointer_rests_on_it(qtbot) -> None:
     overlay.set_click_through(True)  # it could not be clicked: no controls
     QApplication.sendEvent(overlay, QEnterEvent(position, position, overlay.mapToGlobal(position)))
     assert not overlay.controls_shown()
+
+
+def test_the_control_strip_can_be_used_from_the_keyboard(qtbot) -> None:
+    from PySide6.QtGui import QAction
+
+    overlay = make(qtbot)
+    pressed = []
+    actions = [QAction(text, overlay) for text in ("&Stop captions", "Show &window", "Se&ttings…", "&Click-through")]
+    for action in actions:
+        action.triggered.connect(lambda _checked=False, a=action: pressed.append(a.text()))
+    overlay.set_controls(actions)
+    assert overlay.windowFlags() & Qt.WindowType.WindowDoesNotAcceptFocus  # captions never take the keyboard
+    overlay.focus_controls()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is overlay.controls()[0], timeout=3000)
+    assert overlay.controls_shown()
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is overlay.controls()[1]
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Space)
+    assert pressed == ["Show &window"]
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Escape)
+    assert not overlay.controls_shown() and overlay.isVisible()
+    assert overlay.windowFlags() & Qt.WindowType.WindowDoesNotAcceptFocus  # the keyboard is given back

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QComboBox,
+    QKeySequenceEdit,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -17,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-INTERACTIVE = (QAbstractButton, QLineEdit, QAbstractSpinBox, QComboBox, QSlider, QPlainTextEdit)
+INTERACTIVE = (QAbstractButton, QLineEdit, QAbstractSpinBox, QComboBox, QSlider, QPlainTextEdit, QKeySequenceEdit)
 
 
 def controls(root: QWidget) -> list[QWidget]:

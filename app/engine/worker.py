@@ -5,19 +5,23 @@ one large block and the model encodes the pending steps in one batch (catch-up).
 ceiling, the stream of that source is dropped and a new one starts at the newest audio, the user is told and the
 skipped stretch is reported as a gap. Streams that recover by themselves (a server's: base.SupervisedStream) report
 their own notices and gaps, which the worker passes on after every feed; their reconnections are no failures.
+
+A microphone given a reference source (``echo_references``: the computer's sound it may hear) has that echo taken
+out of its audio before the model hears it; the blocks themselves, and so the recording, stay raw.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from app.audio_queue import AudioQueue, QueueClosed
+from app.capture.echo_canceller import EchoCanceller
 from app.engine.base import (
     CaptionStream,
     Engine,
@@ -68,6 +72,7 @@ class InferenceWorker(QThread):
         *,
         delay_ms: int = 480,
         lag_ceiling_s: float = 3.0,
+        echo_references: Mapping[str, str] | None = None,
         parent=None,
     ) -> None:
         super().__init__(parent)
@@ -83,6 +88,8 @@ class InferenceWorker(QThread):
         self._lag_ceiling_s = lag_ceiling_s
         self._meters = {sid: RealtimeMeter() for sid in source_ids}
         self._failures = 0
+        # microphone id -> (its reference's id, the canceller); only the worker thread uses them
+        self._echo = {mic: (ref, EchoCanceller()) for mic, ref in (echo_references or {}).items()}
 
     # -- requests from other threads -------------------------------------------------------------------------
     def stop(self, *, flush: bool = True) -> None:
@@ -122,7 +129,7 @@ class InferenceWorker(QThread):
                 except QueueClosed:
                     break  # closed and drained: with flush, everything captured has been fed
                 self._apply_delay_change()
-                for source_id, start_s, samples in _group(blocks):
+                for source_id, start_s, samples in self._without_echo(_group(blocks)):
                     if self._stop.is_set() and not self._flushing():
                         break
                     if source_id in self._streams:
@@ -136,6 +143,18 @@ class InferenceWorker(QThread):
             for state in self._streams.values():
                 self._drop(state)
             self._engine.release_memory()
+
+    def _without_echo(self, groups: list[tuple[str, float, np.ndarray]]) -> list[tuple[str, float, np.ndarray]]:
+        """The groups with each microphone's echo taken out; references are taken in first, so an echo in this
+        batch finds its reference."""
+        if not self._echo:
+            return groups
+        for source_id, start_s, samples in groups:
+            for reference, canceller in self._echo.values():
+                if source_id == reference:
+                    canceller.add_reference(start_s, samples)
+        return [(sid, start_s, self._echo[sid][1].process(start_s, samples) if sid in self._echo else samples)
+                for sid, start_s, samples in groups]
 
     def _apply_delay_change(self) -> None:
         with self._lock:

@@ -370,7 +370,9 @@ class Captionist(QObject):
                 self.window.show_notice(Notice(Severity.ERROR, f"{exc} Captions run without a recording."))
         self._show_recording(self.recorder is not None)
         model = self.settings.model
-        self.live.start(sources, delay_ms=model.delay_ms, lag_ceiling_s=model.lag_ceiling_s, listeners=listeners)
+        echo = self.settings.audio.echo_suppression  # acts only with a microphone and the computer's sound together
+        self.live.start(sources, delay_ms=model.delay_ms, lag_ceiling_s=model.lag_ceiling_s, listeners=listeners,
+                        echo_cancellation=echo, echo_suppression=echo)
 
     def _show_recording(self, recording: bool) -> None:
         """Whether this session is kept must be plain to see: people in a meeting may not have agreed to it."""
@@ -536,6 +538,8 @@ class Captionist(QObject):
             self.refresh_sources()
             if self.live.running:
                 self.start_captions()
+        elif new.audio.echo_suppression != old.audio.echo_suppression and self.live.running:
+            self.start_captions()
         if new.model.delay_ms != old.model.delay_ms:
             self.live.set_delay(new.model.delay_ms)
         if new.model.offline_source != old.model.offline_source:

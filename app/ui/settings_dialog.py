@@ -44,8 +44,9 @@ DELAY_NOTE = ("Lower = faster captions, higher = more accurate; 480 ms recommend
               "page) the server fixes the delay.")
 RECORD_NOTE = ("Unchecked, captions are shown but nothing of the session is kept: ask before recording people in a "
                "meeting. While captions run, the status bar says whether they are recorded.")
-ECHO_NOTE = ("Without headphones the microphone also hears the meeting, and its words would show twice. The "
-             "recording keeps both sources as they were heard.")
+ECHO_NOTE = ("Without headphones the microphone also hears the meeting, and its words would show twice: the echo is "
+             "taken out of what the model hears from the microphone, and microphone words that repeat the computer's "
+             "sound are dropped. The recording keeps both sources as they were heard.")
 ERROR_STYLE = "QLabel { background: #fde7e9; color: #7a1010; border: 1px solid #7a1010; padding: 6px; }"
 
 
@@ -103,9 +104,9 @@ class _AudioPage(QWidget):
         self.record_box.setChecked(audio.record)
         self.record_box.setAccessibleName("Record each session")
         self.record_box.setAccessibleDescription(RECORD_NOTE)
-        self.echo_box = QCheckBox("&Drop microphone captions that repeat the computer's sound")
+        self.echo_box = QCheckBox("&Drop the echo of the computer's sound from the microphone's captions")
         self.echo_box.setChecked(audio.echo_suppression)
-        self.echo_box.setAccessibleName("Drop microphone captions that repeat the computer's sound")
+        self.echo_box.setAccessibleName("Drop the echo of the computer's sound from the microphone's captions")
         self.echo_box.setAccessibleDescription(ECHO_NOTE)
         layout = QVBoxLayout(self)
         if not rows:

@@ -357,3 +357,18 @@ def test_the_overlay_buttons_are_reachable_from_the_keyboard(qtbot, program) -> 
     assert app.overlay.isVisible() and app.window.overlay_action.isChecked()
     qtbot.waitUntil(lambda: QApplication.focusWidget() is app.overlay.controls()[0], timeout=3000)
     assert QApplication.focusWidget().defaultAction() is app.window.start_action
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_the_echo_setting_reaches_live_captions(qtbot, program, speech_file, monkeypatch, on) -> None:
+    path, _ = speech_file
+    app = program()
+    app.show()
+    qtbot.waitUntil(lambda: app.live.engine is not None, timeout=30000)
+    app.add_file_source(path)
+    app.apply_settings(dataclasses.replace(app.settings, audio=dataclasses.replace(app.settings.audio,
+                                                                                   echo_suppression=on)))
+    asked = {}
+    monkeypatch.setattr(app.live, "start", lambda sources, **options: asked.update(options))
+    app.start_captions()
+    assert (asked["echo_cancellation"], asked["echo_suppression"]) == (on, on)

@@ -122,6 +122,7 @@ class Captionist(QObject):
         self.recordingFailed.connect(lambda message: w.show_notice(Notice(Severity.ERROR, message)))
         self.shortcuts = system_shortcuts(self)  # keys that work while another program has the focus
         self.shortcuts.activated.connect(self._shortcut_pressed)
+        self.shortcuts.problemsChanged.connect(self._show_shortcut_problems)
         self._shortcut_problems: list[str] = []
         self._register_shortcuts()
 
@@ -581,8 +582,11 @@ class Captionist(QObject):
     # -- system-wide shortcuts ------------------------------------------------------------------------------------
     def _register_shortcuts(self) -> None:
         """Grab the saved shortcuts; a problem is shown when it is new, and always on the Shortcuts page."""
+        self._show_shortcut_problems(self.shortcuts.register(dataclasses.asdict(self.settings.shortcuts)))
+
+    def _show_shortcut_problems(self, problems: list[str]) -> None:
         known = set(self._shortcut_problems)
-        self._shortcut_problems = self.shortcuts.register(dataclasses.asdict(self.settings.shortcuts))
+        self._shortcut_problems = list(problems)
         for problem in self._shortcut_problems:
             if problem not in known:
                 self.window.show_notice(Notice(Severity.WARNING, f"System-wide shortcuts — {problem}."))

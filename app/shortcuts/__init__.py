@@ -55,11 +55,14 @@ def system_shortcuts(parent: QObject | None = None) -> GlobalShortcuts:
             from app.shortcuts.x11 import X11Shortcuts
 
             return X11Shortcuts(parent=parent, note=XWAYLAND_NOTE if kind == "xwayland" else "")
+        if kind == "portal":
+            from app.shortcuts.portal import PortalShortcuts, portal_version, wayland_availability
+
+            version = portal_version()
+            if version is None:
+                return NoShortcuts(wayland_availability(None), parent)
+            return PortalShortcuts(version, parent)
     except OSError as exc:
         return NoShortcuts(f"System-wide shortcuts could not be set up ({exc}), so these keys do nothing while "
                            f"another program has the focus; {WINDOW_ONLY}.", parent)
-    if kind == "portal":
-        from app.shortcuts.portal import portal_version, wayland_availability
-
-        return NoShortcuts(wayland_availability(portal_version()), parent)
     return NoShortcuts(parent=parent)

@@ -18,6 +18,8 @@ class GlobalShortcuts(QObject):
     """A backend. Subclasses implement ``_grab`` and ``_release``, and set ``availability``."""
 
     activated = Signal(str)  # an action name of keys.ACTIONS, e.g. "toggle_overlay"
+    # All current problems again, when the system answers after ``register`` returned (the Wayland portal does)
+    problemsChanged = Signal(list)
 
     def __init__(self, availability: str, parent: QObject | None = None) -> None:
         super().__init__(parent)

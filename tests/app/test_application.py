@@ -372,3 +372,26 @@ def test_the_echo_setting_reaches_live_captions(qtbot, program, speech_file, mon
     monkeypatch.setattr(app.live, "start", lambda sources, **options: asked.update(options))
     app.start_captions()
     assert (asked["echo_cancellation"], asked["echo_suppression"]) == (on, on)
+
+
+def test_the_waiting_notice_goes_once_captions_start(qtbot, program, speech_file) -> None:
+    path, _ = speech_file
+    app = program()
+    app.add_file_source(path)
+    app.show()  # loading starts; captions are asked for before the model is there
+    app.start_captions()
+    waiting = "Captions start as soon as the model is loaded."
+    assert app.live.engine is None  # loading takes a while on its thread
+    assert waiting in app.window.notice_label.text()
+    with qtbot.waitSignal(app.live.stopped, timeout=60000):
+        qtbot.waitUntil(lambda: app.live.running, timeout=30000)
+        assert waiting not in app.window.notice_label.text() or not app.window.notice_label.isVisibleTo(app.window)
+        assert waiting not in app.window.statusBar().currentMessage()
+
+
+def test_shortcut_problems_the_desktop_reports_later_are_shown(qtbot, program) -> None:
+    app = program()
+    problem = "the desktop's request to allow the system-wide shortcuts was refused, so none are bound"
+    app.shortcuts.problemsChanged.emit([problem])  # as the Wayland portal answers, after register returned
+    assert problem in app.window.notice_label.text()
+    assert app._shortcut_problems == [problem]  # and the Shortcuts page is given them when it opens

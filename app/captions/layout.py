@@ -48,19 +48,24 @@ def wrap(text: str, width: int, fits: Fits | None = None) -> list[str]:
     return lines
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: each source's running paragraph is found among the kept ones
 class _Paragraph:
     source_id: str
     text: str  # normalised: single spaces, no newlines
+    space_pending: bool = False  # the last delta ended in whitespace, so the next word is a new word
 
 
 class RollUp:
-    """Accumulates caption deltas from one or more sources and lays out the visible roll-up lines."""
+    """Accumulates caption deltas from one or more sources and lays out the visible roll-up lines.
+
+    Each source has a running paragraph that its next delta extends, so two people talking at once read as two
+    growing paragraphs rather than alternating one-word lines. A newline ends a source's paragraph; so does a pause
+    (``add(paused=True)``) once another source has spoken below it, as the words would read as said before theirs.
+    """
 
     def __init__(self, max_line_chars: int, lines: int) -> None:
-        self._paragraphs: list[_Paragraph] = []  # the display tail; the last one may still grow
-        self._open = False  # whether the last paragraph continues with the next delta of its source
-        self._space_pending = False  # the last delta ended in whitespace, so the next word is a new word
+        self._paragraphs: list[_Paragraph] = []  # the display tail; running paragraphs may still grow
+        self._running: dict[str, _Paragraph] = {}  # source id -> the paragraph its next delta extends
         self._all = io.StringIO()
         self._by_source: dict[str, io.StringIO] = {}
         self.set_geometry(max_line_chars, lines)
@@ -79,35 +84,40 @@ class RollUp:
         self._fits = fits
         self._trim()
 
-    def add(self, source_id: str, text: str, label: str = "") -> None:
-        """Append a delta from ``source_id``. A change of speaker starts a new line, prefixed ``label:`` if given."""
+    def add(self, source_id: str, text: str, label: str = "", *, paused: bool = False) -> None:
+        """Append a delta from ``source_id``; a new paragraph of a speaker is prefixed ``label:`` if given.
+        ``paused``: the speaker paused before this delta (see the class docstring)."""
         if not text:
             return
         self._all.write(text)
         self._by_source.setdefault(source_id, io.StringIO()).write(text)
+        running = self._running.get(source_id)
+        if paused and running is not None and running is not self._paragraphs[-1] and text.strip():
+            del self._running[source_id]
         for i, part in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n")):
             if i:
-                self._open = False  # a newline ends the paragraph; the same speaker continues without a label
+                self._running.pop(source_id, None)  # a newline ends the paragraph; the speaker goes on unlabelled
             self._append_inline(source_id, part, label)
         self._trim()
 
     def _append_inline(self, source_id: str, part: str, label: str) -> None:
         words = part.split()
-        last = self._paragraphs[-1] if self._paragraphs else None
-        continuing = self._open and last is not None and last.source_id == source_id
+        running = self._running.get(source_id)
         if not words:
             # Whitespace alone shows nothing, but it still separates the words before and after it.
-            self._space_pending = self._space_pending or (continuing and part != "")
+            if running is not None and part:
+                running.space_pending = True
             return
-        if continuing and last is not None:
+        if running is not None:
             joined = " ".join(words)
-            last.text += (" " + joined) if self._space_pending or part[0].isspace() else joined
+            running.text += (" " + joined) if running.space_pending or part[0].isspace() else joined
         else:
+            last = self._paragraphs[-1] if self._paragraphs else None
             speaker_changed = last is None or last.source_id != source_id
             prefix = f"{label}: " if label and speaker_changed else ""
-            self._paragraphs.append(_Paragraph(source_id, prefix + " ".join(words)))
-            self._open = True
-        self._space_pending = part[-1].isspace()
+            running = self._running[source_id] = _Paragraph(source_id, prefix + " ".join(words))
+            self._paragraphs.append(running)
+        running.space_pending = part[-1].isspace()
 
     def _trim(self) -> None:
         """Drop finished lines from the front of the display tail so it holds a bounded number of lines."""
@@ -117,6 +127,8 @@ class RollUp:
         while excess > 0:
             first = wrapped[0]
             if len(self._paragraphs) > 1 and len(first) <= excess:
+                if self._running.get(self._paragraphs[0].source_id) is self._paragraphs[0]:
+                    del self._running[self._paragraphs[0].source_id]  # its source's next words start anew below
                 del self._paragraphs[0], wrapped[0]
                 excess -= len(first)
                 continue
@@ -144,7 +156,6 @@ class RollUp:
     def clear(self) -> None:
         """Forget everything, including the full text."""
         self._paragraphs.clear()
-        self._open = False
-        self._space_pending = False
+        self._running.clear()
         self._all = io.StringIO()
         self._by_source.clear()

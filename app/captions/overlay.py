@@ -29,6 +29,7 @@ from app.captions.layout import RollUp, wrap
 from app.captions.style import CaptionStyle
 from app.events import CaptionEvent
 from app.settings import DOCK_TOP, FLOATING
+from app.transcript import SENTENCE_PAUSE_S
 
 PREVIEW_TEXT = ("This is how your captions will look, at their real size, while you change the settings. Every "
                 "line of the box is filled so that you can judge the lines shown at once.")
@@ -89,6 +90,7 @@ class CaptionOverlay(QWidget):
         QHBoxLayout(self._controls).setContentsMargins(0, 0, 0, 0)
         self._controls.hide()
         self._rollup = RollUp(style.max_line_chars, style.lines)
+        self._text_ends: dict[str, float] = {}  # source id -> where its last words ended (a pause ends its line)
         self._lag_text = ""
         self._previewing = False  # sample text fills an empty box while a style is being edited
         self._opacity = 1.0  # painted fade level, so grab() and every platform see the same result
@@ -170,7 +172,11 @@ class CaptionOverlay(QWidget):
 
     def add_caption(self, event: CaptionEvent, label: str = "") -> None:
         """Show new text from ``event.source_id``, labelled with ``label`` when the speaker changes."""
-        self._rollup.add(event.source_id, event.text, label)
+        last_end = self._text_ends.get(event.source_id)
+        paused = last_end is not None and event.start_s - last_end >= SENTENCE_PAUSE_S
+        if event.text.strip():
+            self._text_ends[event.source_id] = event.end_s
+        self._rollup.add(event.source_id, event.text, label, paused=paused)
         # Steps that only carry control tokens arrive during silence too; they must not keep the overlay awake.
         if not event.text.strip():
             return
@@ -292,6 +298,7 @@ class CaptionOverlay(QWidget):
     def clear(self) -> None:
         """Remove all text."""
         self._rollup.clear()
+        self._text_ends.clear()
         self.setAccessibleDescription("")
         self.update()
 

@@ -61,8 +61,19 @@ def test_speaker_change_starts_a_labelled_line() -> None:
     rollup.add("mic", " friend", "You")
     rollup.add("system", " Hello", "Others")
     rollup.add("system", " back", "Others")
-    rollup.add("mic", " Bye", "You")
+    rollup.add("mic", " Bye", "You", paused=True)  # after a pause, below the other speaker
     assert rollup.lines() == ["You: Hi there friend", "Others: Hello back", "You: Bye"]
+
+
+def test_two_speakers_at_once_grow_two_paragraphs() -> None:
+    rollup = RollUp(40, 4)
+    for mine, theirs in zip(["can", "you", "hear", "me"], ["yes", "loud", "and", "clear"], strict=True):
+        rollup.add("mic", " " + mine, "You")
+        rollup.add("system", " " + theirs, "Others")
+    assert rollup.lines() == ["You: can you hear me", "Others: yes loud and clear"]
+    rollup.add("mic", " now", "You", paused=True)  # a pause with someone below: a new line, not above them
+    rollup.add("system", " indeed", "Others")
+    assert rollup.lines() == ["You: can you hear me", "Others: yes loud and clear indeed", "You: now"]
 
 
 def test_no_label_without_a_label_and_whitespace_from_another_source_changes_nothing() -> None:

@@ -462,3 +462,15 @@ def test_the_control_strip_can_be_used_from_the_keyboard(qtbot) -> None:
     QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Escape)
     assert not overlay.controls_shown() and overlay.isVisible()
     assert overlay.windowFlags() & Qt.WindowType.WindowDoesNotAcceptFocus  # the keyboard is given back
+
+
+def test_two_voices_at_once_read_as_two_lines_on_the_overlay(qtbot) -> None:
+    overlay = make(qtbot, CaptionStyle(fade_after_s=0, lines=3))
+    at = 0.0
+    for mine, theirs in zip(["can", "you", "hear", "me"], ["yes", "we", "hear", "you"], strict=True):
+        overlay.add_caption(CaptionEvent("mic", " " + mine, (), at, at + 0.08), "You")
+        overlay.add_caption(CaptionEvent("sys", " " + theirs, (), at + 0.04, at + 0.12), "Others")
+        at += 0.24
+    assert overlay.visible_lines() == ["You: can you hear me", "Others: yes we hear you"]
+    overlay.add_caption(CaptionEvent("mic", " Great", (), at + 1.0, at + 1.08), "You")  # after a pause: below
+    assert overlay.visible_lines()[-1] == "You: Great"

@@ -48,6 +48,13 @@ class KeyCombination:
         """Qt's portable text for the combination, modifiers in Qt's order ("Ctrl+Alt+Shift+L")."""
         return "+".join([m for m in MODIFIER_ORDER if m in self.modifiers] + [self.key])
 
+    def mask(self, bits: Mapping[str, int]) -> int:
+        """The modifiers as a system's bit mask, given each modifier's bit there."""
+        mask = 0
+        for modifier in self.modifiers:
+            mask |= bits[modifier]
+        return mask
+
 
 def _split(text: str) -> tuple[list[str], str]:
     """Modifier names and the key name; the "+" key itself is written "Ctrl++"."""

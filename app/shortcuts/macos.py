@@ -131,10 +131,7 @@ class MacShortcuts(GlobalShortcuts):
             if key_code is None:
                 problems.append((action, f"{combo.text()}: Mac keyboards have no {combo.key} key"))
                 continue
-            modifiers = 0
-            for modifier in combo.modifiers:
-                modifiers |= MODIFIERS[modifier]
-            status = self._api.register(hotkey_id, modifiers, key_code)
+            status = self._api.register(hotkey_id, combo.mask(MODIFIERS), key_code)
             if status == HOT_KEY_EXISTS:
                 problems.append((action, f"{combo.text()} is taken by another program"))
             elif status:

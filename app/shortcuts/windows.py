@@ -97,9 +97,7 @@ class WindowsShortcuts(GlobalShortcuts):
     def _grab(self, combos: dict[str, KeyCombination]) -> list[tuple[str, str]]:
         problems = []
         for hotkey_id, (action, combo) in enumerate(combos.items(), start=1):
-            modifiers = MOD_NOREPEAT  # holding the keys down must not toggle again and again
-            for modifier in combo.modifiers:
-                modifiers |= MODIFIERS[modifier]
+            modifiers = combo.mask(MODIFIERS) | MOD_NOREPEAT  # holding the keys down must not toggle again and again
             error = self._api.register(hotkey_id, modifiers, VIRTUAL_KEYS[combo.key])
             if error == ERROR_HOTKEY_ALREADY_REGISTERED:
                 problems.append((action, f"{combo.text()} is taken by another program"))

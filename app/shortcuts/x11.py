@@ -170,9 +170,7 @@ class X11Shortcuts(GlobalShortcuts):
             if not keycode:
                 problems.append((action, f"{combo.text()}: this keyboard has no {combo.key} key"))
                 continue
-            modifiers = 0
-            for modifier in combo.modifiers:
-                modifiers |= self._masks[modifier]
+            modifiers = combo.mask(self._masks)
             errors = self._checked(self._requests(self._x.XGrabKey, keycode, modifiers))
             if errors:
                 # Some lock variants may have been granted: give them back, the shortcut is all or nothing.

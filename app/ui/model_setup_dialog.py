@@ -9,11 +9,10 @@ from __future__ import annotations
 from itertools import pairwise
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, QThread, Signal
-from PySide6.QtGui import QAccessible, QAccessibleEvent, QResizeEvent
+from PySide6.QtCore import QObject, Qt, QThread, Signal
+from PySide6.QtGui import QAccessible, QAccessibleEvent
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
     QFileDialog,
     QGridLayout,
     QHBoxLayout,
@@ -40,6 +39,7 @@ from app.setup.model_source import (
     start_text,
 )
 from app.status_text import short_model_name
+from app.ui.text_fitting_dialog import TextFittingDialog
 from model import RealtimeModel
 from model.hub import looks_like_repo_id
 
@@ -68,7 +68,7 @@ class _SizeCheck(QThread):
             self.answered.emit(self.repo_id, f"the hub's answer could not be read ({exc})")
 
 
-class ModelSetupDialog(QDialog):
+class ModelSetupDialog(TextFittingDialog):
     """Choose "download from Hugging Face" (repo id) or "a folder on this computer", then download and load it; or
     "a vLLM server", which hands over to Settings → Engine.
 
@@ -187,16 +187,6 @@ class ModelSetupDialog(QDialog):
             self._size_check.wait()
         super().done(result)
 
-    def event(self, event: QEvent) -> bool:
-        handled = super().event(event)
-        if event.type() == QEvent.Type.LayoutRequest:  # a text changed: it may need more lines
-            self._fit_text()
-        return handled
-
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 — Qt's name
-        super().resizeEvent(event)
-        self._fit_text()
-
     # Layout and accessibility ----------------------------------------------------------------------------------------
 
     def _name_controls(self) -> None:
@@ -260,13 +250,6 @@ class ModelSetupDialog(QDialog):
             QWidget.setTabOrder(first, second)
 
     # Reactions -----------------------------------------------------------------------------------------------------
-
-    def _fit_text(self) -> None:
-        # The layout's least height counts one line per word-wrapped label: a message of several lines (an error)
-        # would be clipped and the controls squeezed. The least height is what the texts take at this width.
-        layout = self.layout()
-        if layout is not None and layout.hasHeightForWidth():
-            self.setMinimumHeight(layout.totalMinimumHeightForWidth(self.width()))
 
     def _update_controls(self) -> None:
         running = self._running

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent
-from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -19,13 +16,14 @@ from PySide6.QtWidgets import (
 
 from app.retranscription.engines import Method
 from app.settings import DELAY_MS
+from app.ui.text_fitting_dialog import TextFittingDialog
 from model.voxtral.prompt import SUPPORTED_LANGUAGES
 
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "pt": "Portuguese", "hi": "Hindi",
                   "de": "German", "nl": "Dutch", "it": "Italian"}
 
 
-class RetranscribeDialog(QDialog):
+class RetranscribeDialog(TextFittingDialog):
     """The user picks a method and presses Start; ``startRequested`` is handled by the caller, which then reports
     through ``show_progress`` / ``finish``."""
 
@@ -73,16 +71,6 @@ class RetranscribeDialog(QDialog):
         self.realtime.toggled.connect(self._update)
         self.running(False)
 
-    def event(self, event: QEvent) -> bool:
-        handled = super().event(event)
-        if event.type() == QEvent.Type.LayoutRequest:  # a text changed: it may need more lines
-            self._fit_text()
-        return handled
-
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 — Qt's name
-        super().resizeEvent(event)
-        self._fit_text()
-
     def method(self) -> Method:
         if self.realtime.isChecked():
             return Method("realtime", delay_ms=self.delay.value())
@@ -97,13 +85,6 @@ class RetranscribeDialog(QDialog):
     def show_progress(self, fraction: float, text: str) -> None:
         self.bar.setValue(round(fraction * 1000))
         self.status.setText(text)
-
-    def _fit_text(self) -> None:
-        # The layout's least height counts one line per word-wrapped label: a progress or result text of several
-        # lines would be clipped and the controls squeezed. The least height is what the texts take at this width.
-        layout = self.layout()
-        if layout is not None and layout.hasHeightForWidth():
-            self.setMinimumHeight(layout.totalMinimumHeightForWidth(self.width()))
 
     def _update(self) -> None:
         idle = self.start.isEnabled()

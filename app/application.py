@@ -84,8 +84,7 @@ class Captionist(QObject):
         self.overlay.set_controls([w.start_action, w.show_window_action, w.settings_action, w.click_through_action])
         self._dialogs_above = DialogsAboveOverlay(self.overlay)
         w.overlay_buttons_action.triggered.connect(self._overlay_buttons)
-        self.reset_position_action = w.reset_position_action
-        self.reset_position_action.triggered.connect(self.overlay.reset_position)
+        w.reset_position_action.triggered.connect(self.overlay.reset_position)
         w.dock_actions[self.settings.overlay.dock].setChecked(True)
         for dock, action in w.dock_actions.items():
             action.triggered.connect(lambda _checked=False, d=dock: self.set_dock(d))
@@ -94,7 +93,7 @@ class Captionist(QObject):
         self.recording_label.hide()
         w.statusBar().addPermanentWidget(self.recording_label)
         self.tray = Tray(w.windowIcon(), [w.start_action, w.overlay_action, w.click_through_action,
-                                          self.reset_position_action, None, w.show_window_action, w.settings_action,
+                                          w.reset_position_action, None, w.show_window_action, w.settings_action,
                                           None, w.quit_action])
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray.show()

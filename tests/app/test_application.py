@@ -280,12 +280,12 @@ def test_the_overlay_controls_and_reset_position(qtbot, program) -> None:
     w = app.window
     names = [b.defaultAction() for b in app.overlay.controls()]
     assert names == [w.start_action, w.show_window_action, w.settings_action, w.click_through_action]
-    assert app.reset_position_action in app.tray.menu_actions()
+    assert w.reset_position_action in app.tray.menu_actions()
     app.overlay.show()
     screen = app.overlay.screen()
     app.overlay.move(screen.availableGeometry().topLeft())
     with qtbot.waitSignal(app.overlay.placementChanged, timeout=3000):
-        app.reset_position_action.trigger()
+        w.reset_position_action.trigger()
     assert app.settings.overlay.placements[screen.name()] == (app.overlay.x(), app.overlay.y(), app.overlay.width(),
                                                               app.overlay.height())
     app.apply_settings(dataclasses.replace(app.settings, overlay=dataclasses.replace(app.settings.overlay,

@@ -135,11 +135,13 @@ def test_a_played_file_is_captioned_by_the_server_recorded_and_asked_about(qtbot
 def assert_agrees(sent: str, reference: str) -> None:
     """``sent`` (what the program got from the server for live audio) against ``reference`` (what the server says for
     the same audio sent all at once). Audio that arrives in real time, in the irregular blocks of a sound server, is
-    batched differently inside vLLM, and these random weights amplify rounding, so a character may differ (seen
-    here: one in 110); a lost or repeated 80 ms chunk would shift all that follows."""
-    agreement = difflib.SequenceMatcher(None, sent, reference).ratio()
-    print(f"live through the server {sent!r} vs at once {reference!r}: similarity {agreement:.3f}")
-    assert agreement > 0.95 and sent[:8] == reference[:8]
+    batched differently inside vLLM, and these random weights amplify rounding, so a token may flip anywhere, the
+    first ones included (seen here: one character in 110, twice); a lost or repeated 80 ms chunk would shift all
+    that follows and differ in far more than three characters."""
+    matcher = difflib.SequenceMatcher(None, sent, reference, autojunk=False)
+    differing = sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal")
+    print(f"live through the server {sent!r} vs at once {reference!r}: {differing} characters differ")
+    assert differing <= 3
 
 
 def test_captured_system_sound_is_captioned_by_the_server_and_recorded(qtbot, pulse_server, on_servers,  # noqa: F811

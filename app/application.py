@@ -132,7 +132,8 @@ class Captionist(QObject):
         self.recover_recordings()
         self.player = Player()
         # Voxtral Mini 3B (chat, transcribing again) is resident only while live captions can spare the memory.
-        self.models = ModelManager(self.settings.model.offline_source, offline=self.settings.model.offline)
+        self.models = ModelManager(self.settings.model.offline_source, offline=self.settings.model.offline,
+                                   precision=self.settings.model.precision)
         self.library: Library | None = None
         self.library_view: LibraryView | None = None
         self.chat: ChatController | None = None
@@ -287,7 +288,7 @@ class Captionist(QObject):
             return
         model = self.settings.model
         self._loader = ModelLoader(model.source, offline=model.offline, device=model.device,
-                                   measure_seconds=self._measure_seconds)
+                                   measure_seconds=self._measure_seconds, precision=model.precision)
         self._loader.stage.connect(self.window.model_label.setText)
         self._loader.progress.connect(lambda s: self.window.model_label.setText(f"Downloading the model: {s.text()}"))
         self._loader.measured.connect(self._measured)
@@ -545,6 +546,7 @@ class Captionist(QObject):
         if new.model.offline_source != old.model.offline_source:
             self.models.set_source(new.model.offline_source)
         self.models.set_offline(new.model.offline)  # offline mode covers the chat model too, from its next load
+        self.models.set_precision(new.model.precision)
         if self.chat is not None and self.library_actions is not None and not self.chat.busy:
             backend = self._chat_models()
             self.chat.manager = backend
@@ -554,8 +556,9 @@ class Captionist(QObject):
                 self.live.stop()
                 self.live.set_engine(None)
                 self.connect_server()
-        elif old.engine.kind == SERVER or (new.model.source, new.model.device, new.model.offline) != (
-                old.model.source, old.model.device, old.model.offline):
+        elif old.engine.kind == SERVER or (new.model.source, new.model.device, new.model.offline,
+                                           new.model.precision) != (old.model.source, old.model.device,
+                                                                    old.model.offline, old.model.precision):
             self.live.stop()
             self.live.set_engine(None)
             if new.model.source:

@@ -47,6 +47,12 @@ class AudioSettings:
     echo_suppression: bool = True  # with two sources: drop microphone captions that repeat the other source
 
 
+# "auto": fp16 weights on a CPU (half the memory traffic, nothing lost), as stored on a GPU; "full": as stored;
+# "int8": a quarter of the memory, at an accuracy cost not measured on real speech. Never int8 by default.
+AUTO_PRECISION, FULL_PRECISION, INT8_PRECISION = "auto", "full", "int8"
+PRECISION_CHOICES = (AUTO_PRECISION, FULL_PRECISION, INT8_PRECISION)
+
+
 @dataclass(frozen=True)
 class ModelSettings:
     source: str = ""  # a hub repo id or a local folder; "" until the first-run setup has chosen one
@@ -55,6 +61,7 @@ class ModelSettings:
     delay_ms: int = 480  # DELAY_MS
     lag_ceiling_s: float = 3.0  # past this, live captions skip to the live edge
     offline_source: str = DEFAULT_OFFLINE_MODEL  # Voxtral Mini 3B, for re-transcription (repo id or folder)
+    precision: str = AUTO_PRECISION  # how the weights are kept: PRECISION_CHOICES (model.precision)
 
 
 FLOATING, DOCK_TOP, DOCK_BOTTOM = "floating", "top", "bottom"  # OverlaySettings.dock
@@ -242,6 +249,7 @@ _CHECKS: dict[str, dict[str, Check]] = {  # section -> field -> check; every fie
         "delay_ms": _whole(DELAY_MS),
         "lag_ceiling_s": _number(LAG_CEILING_S),
         "offline_source": _text(MAX_PATH_CHARS),
+        "precision": _choice(*PRECISION_CHOICES),
     },
     "overlay": {
         "click_through": _flag,

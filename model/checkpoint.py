@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from model import precision as precisions
 from model.errors import CheckpointError
 
 _DTYPES = {
@@ -286,13 +287,17 @@ def load_strict(
     device: torch.device,
     dtype: torch.dtype,
     aliases: dict[str, tuple[int, ...]] | None = None,
-) -> None:
+    matrix_dtype: torch.dtype | None = None,
+    compressed: Callable[[str], None] | None = None,
+) -> list[str]:
     """Fill every parameter of ``module`` (built on the meta device) from the checkpoint, refusing any mismatch.
 
     ``aliases`` are tensors a layout may carry redundantly (e.g. a tied output head): allowed, checked, unused.
     A parameter that needs no change stays a view of the memory-mapped file; any other is written straight into
     its final place (conversion, fusion and rotary re-ordering in one copy) and the file pages it came from are
-    released.
+    released. ``matrix_dtype``: 2-D parameters are stored in it where every value fits (fp16's range is narrower
+    than bf16's); the names of those that did not fit, and are in ``dtype``, are returned. ``compressed(name)`` is
+    called right after each matrix is loaded in ``matrix_dtype``, so that only one uncompressed matrix is ever held.
     """
     params = dict(module.named_parameters())
     if set(params) != set(table):  # a programming error, not a user one
@@ -326,8 +331,33 @@ def load_strict(
                 f"Tensor '{name}' is stored as {_dtype_name(info.dtype)}, but weights are floating-point numbers: "
                 "the file is damaged or is not a model checkpoint; download the model again."
             )
-    for pname, src in table.items():
-        _assign(module, pname, _materialize(src, tensors, device, dtype))
+    kept: list[str] = []
+    # Vectors first, so that a matrix handed to ``compressed`` as soon as it is loaded finds its layer's bias there.
+    for pname, src in sorted(table.items(), key=lambda item: len(item[1].shape) == 2):
+        want = dtype
+        if matrix_dtype is not None and len(src.shape) == 2:
+            if _fits(src, tensors, matrix_dtype):
+                want = matrix_dtype
+            else:
+                kept.append(pname)
+        # A matrix about to be packed (see model.precision) is wanted in the usual row layout.
+        _assign(module, pname, _materialize(src, tensors, device, want, transpose_wide=want is not matrix_dtype))
+        if want is matrix_dtype and compressed is not None:
+            compressed(pname)
+    return kept
+
+
+def _fits(src: Source, tensors: CheckpointTensors, dtype: torch.dtype) -> bool:
+    """Every stored value of ``src`` is finite and inside ``dtype``'s range."""
+    limit = torch.finfo(dtype).max
+    for part in src.parts:
+        if part.name is not None:
+            value = tensors.get(part.name)
+            if value.numel():
+                low, high = torch.aminmax(value)  # no temporary copy; NaN fails both comparisons
+                if not bool((low >= -limit) & (high <= limit)):
+                    return False
+    return True
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -356,12 +386,14 @@ def _check_finite(value: torch.Tensor, name: str, tensors: CheckpointTensors) ->
     )
 
 
-def _materialize(src: Source, tensors: CheckpointTensors, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+def _materialize(
+    src: Source, tensors: CheckpointTensors, device: torch.device, dtype: torch.dtype, *, transpose_wide: bool = True
+) -> torch.Tensor:
     shape = src.shape
     # A matrix with more outputs than inputs is stored input-major (its transpose is contiguous): CPU BLAS runs the
     # one-row products of decoding about twice as fast that way (e.g. the output head, 22 vs 10 GB/s), while
     # narrower matrices are as fast or faster the usual way.
-    input_major = len(shape) == 2 and shape[0] > shape[1]
+    input_major = transpose_wide and len(shape) == 2 and shape[0] > shape[1]
     if len(src.parts) == 1 and src.parts[0].rope_heads == 0 and not input_major:
         value = tensors.get(src.parts[0].name)
         if value.dtype == dtype and value.device == device:
@@ -432,17 +464,31 @@ def build_loaded(
     device: torch.device,
     dtype: torch.dtype,
     aliases: dict[str, tuple[int, ...]] | None = None,
+    precision: str | None = None,
 ) -> nn.Module:
-    """Build a network on the meta device and fill it from the checkpoint (see load_strict); ready for inference."""
+    """Build a network on the meta device and fill it from the checkpoint (see load_strict); ready for inference.
+
+    ``precision`` (see model.precision) decides how its matrices are stored; the network's ``precision`` says what
+    was chosen and ``kept_full`` lists the matrices that stayed in ``dtype`` because fp16 cannot hold their values.
+    """
     files, rename = weight_files(folder, layout)
     tensors = CheckpointTensors(files, rename)
     try:
         table = table_for(tensors.names)
         check_size(table, tensors)
+        present = tensors.names  # what is missing, load_strict names
+        stored = {tensors.info(p.name).dtype for src in table.values() if len(src.shape) == 2
+                  for p in src.parts if p.name in present}
+        chosen = precisions.resolve(precision, device, dtype, stored)
         with torch.device("meta"):
             net = factory()
-        load_strict(net, table, tensors, device=device, dtype=dtype, aliases=aliases)
+        matrix_dtype = precisions.storage_dtype(chosen, dtype)
+        compress = chosen != "full"
+        kept = load_strict(net, table, tensors, device=device, dtype=dtype, aliases=aliases,
+                           matrix_dtype=matrix_dtype if compress else None,
+                           compressed=(lambda name: precisions.compress(net, name, chosen)) if compress else None)
     finally:
         tensors.close()
+    net.precision, net.kept_full = chosen, kept
     net.init_buffers(device)
     return net.eval()

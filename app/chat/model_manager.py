@@ -37,11 +37,6 @@ Progress = Callable[[float, str], None]
 Notify = Callable[[Notice], None]
 
 
-def load_on(source: str | Path, device: str) -> VoxtralModel:
-    """The default loader: ``model.load_voxtral`` on ``device``."""
-    return load_voxtral(source, device=device)
-
-
 def cuda_free_bytes() -> int | None:
     """Free memory of the current CUDA device; None when there is no CUDA."""
     if not torch.cuda.is_available():
@@ -76,15 +71,16 @@ class ModelManager:
     """
 
     def __init__(
-        self, source: str | Path, *, offline: bool = False, loader: Loader = load_on,
+        self, source: str | Path, *, offline: bool = False, loader: Loader | None = None,
         free_gpu_bytes: Callable[[], int | None] = cuda_free_bytes, model_bytes: int | None = None,
-        margin_bytes: int = DEFAULT_MARGIN_BYTES, idle_s: float = IDLE_S,
+        margin_bytes: int = DEFAULT_MARGIN_BYTES, idle_s: float = IDLE_S, precision: str = "auto",
     ) -> None:
         self.source = source
         self.offline = offline
+        self.precision = precision  # model.precision: how the default loader keeps the weights
         self.margin_bytes = margin_bytes
         self.idle_s = idle_s
-        self._loader = loader
+        self._loader = loader or self._load_voxtral
         self._free = free_gpu_bytes
         self._model_bytes = model_bytes
         self._lock = threading.RLock()
@@ -178,6 +174,16 @@ class ModelManager:
         with self._lock:
             self.source = source
             self._model_bytes = None
+
+    def _load_voxtral(self, source: str | Path, device: str) -> VoxtralModel:
+        with self._lock:
+            precision = self.precision
+        return load_voxtral(source, device=device, precision=precision)
+
+    def set_precision(self, precision: str) -> None:
+        """How the weights are kept (model.precision), from the next load on; a loaded model stays as it is."""
+        with self._lock:
+            self.precision = precision
 
     def set_offline(self, offline: bool) -> None:
         """Contact the hub (False) or never (True) from the next load on; a loaded model is on disk already and

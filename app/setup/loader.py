@@ -45,12 +45,14 @@ class ModelLoader(QThread):
         device: str = "",
         cache_dir: str | Path | None = None,
         measure_seconds: float | None = None,
+        precision: str = "auto",
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.source = source.strip()
         self.offline = offline
         self.device = device
+        self.precision = precision
         self.cache_dir = cache_dir
         self.measure_seconds = measure_seconds
         self._cancel = threading.Event()
@@ -65,7 +67,7 @@ class ModelLoader(QThread):
             folder = self._folder()
             self._check_cancel()
             self.stage.emit(LOADING)
-            model = load_realtime(folder, device=self.device or None)
+            model = load_realtime(folder, device=self.device or None, precision=self.precision)
             self._check_cancel()
             if self.measure_seconds is not None:
                 self.stage.emit(MEASURING)

@@ -90,6 +90,7 @@ class ModelSetupDialog(TextFittingDialog):
         super().__init__(parent)
         settings = settings if settings is not None else ModelSettings()
         self._device = settings.device
+        self._precision = settings.precision
         self._cache_dir = cache_dir
         self._measure_seconds = measure_seconds
         self._loader: ModelLoader | None = None
@@ -324,8 +325,8 @@ class ModelSetupDialog(TextFittingDialog):
         self._stage = ""
         self._model = None
         self._measured.setText("")
-        self._loader = ModelLoader(source, offline=self.offline(), device=self._device, cache_dir=self._cache_dir,
-                                   measure_seconds=self._measure_seconds, parent=self)
+        self._loader = ModelLoader(source, offline=self.offline(), device=self._device, precision=self._precision,
+                                   cache_dir=self._cache_dir, measure_seconds=self._measure_seconds, parent=self)
         self._loader.progress.connect(self._on_progress)
         self._loader.stage.connect(self._on_stage)
         self._loader.measured.connect(self._on_measured)

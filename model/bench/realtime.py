@@ -70,13 +70,24 @@ def _summary(step_s: list[float], total_s: float, audio_s: float, load_s: float,
     }
 
 
-def run_ours(folder: Path, audio: np.ndarray, device: torch.device, dtype: torch.dtype, compile: bool) -> dict:
+def step_bytes(net: torch.nn.Module, lookup_tables: list[torch.Tensor]) -> int:
+    """Weight bytes one streaming step reads: every weight once (encoder, adapter, decoder, head), except tables
+    that are only looked up (a row each). Key/value reads, a few per cent, are not counted."""
+    from model.precision import weight_bytes
+
+    return weight_bytes(net) - sum(t.numel() * t.element_size() for t in lookup_tables)
+
+
+def run_ours(folder: Path, audio: np.ndarray, device: torch.device, dtype: torch.dtype, compile: bool,
+             precision: str | None) -> dict:
     from model import load_realtime
 
     t = time.perf_counter()
-    model = load_realtime(folder, device=device, dtype=dtype)
+    model = load_realtime(folder, device=device, dtype=dtype, precision=precision)
     sync(device)
     load_s = time.perf_counter() - t
+    decoder = model.net.decoder
+    lookups = [decoder.tok_embeddings] if decoder.output_projection is not None else []
     compile_s = model.compile() if compile else 0.0
     session = model.stream()
     step = model.config.samples_per_token
@@ -91,7 +102,7 @@ def run_ours(folder: Path, audio: np.ndarray, device: torch.device, dtype: torch
     session.finish()
     sync(device)
     return {**_summary(steps, time.perf_counter() - start, len(audio) / 16000, load_s, device),
-            "compile_s": compile_s}
+            "compile_s": compile_s, "step_bytes": step_bytes(model.net, lookups), "precision": model.precision}
 
 
 def run_reference(folder: Path, audio: np.ndarray, device: torch.device, dtype: torch.dtype) -> dict:
@@ -126,12 +137,15 @@ def run_reference(folder: Path, audio: np.ndarray, device: torch.device, dtype: 
         )
     total = time.perf_counter() - start
     steps = list(np.diff(clock.times[1:]))  # [0] is the prompt, [1] the first token (after the prefill)
-    return _summary(steps, total, len(audio) / 16000, load_s, device)
+    # Its head is tied to the token table: read once per step as the head.
+    weights = {id(p): p.numel() * p.element_size() for p in model.parameters()}
+    return {**_summary(steps, total, len(audio) / 16000, load_s, device), "step_bytes": sum(weights.values())}
 
 
 def main() -> None:
     """Child-process entry: python -m model.bench.realtime IMPL FOLDER SECONDS DEVICE DTYPE -> one JSON line.
-    IMPL: ours (eager), ours-compiled (RealtimeModel.compile() first) or reference."""
+    IMPL: ours (eager, default precision), ours-fp32 / ours-int8 (that precision), ours-compiled
+    (RealtimeModel.compile() first) or reference."""
     impl, folder, seconds, device, dtype = sys.argv[1:6]
     torch.manual_seed(0)
     audio = synthetic_audio(float(seconds))
@@ -139,7 +153,8 @@ def main() -> None:
     if impl == "reference":
         result = run_reference(folder, audio, device, dtype)
     else:
-        result = run_ours(folder, audio, device, dtype, compile=impl == "ours-compiled")
+        precision = {"ours-fp32": "full", "ours-int8": "int8"}.get(impl)
+        result = run_ours(folder, audio, device, dtype, compile=impl == "ours-compiled", precision=precision)
     result = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()}
     print(json.dumps(result))
 

@@ -26,13 +26,13 @@ def _request(folder: Path, seconds: float) -> tuple[list[int], list[np.ndarray]]
     return prompt.tokens, prompt.audios
 
 
-def run_ours(folder: Path, device: torch.device, dtype: torch.dtype) -> dict:
+def run_ours(folder: Path, device: torch.device, dtype: torch.dtype, precision: str | None = None) -> dict:
     from model import load_voxtral
     from model.voxtral.generate import Sampling
     from model.voxtral.prompt import Prompt
 
     t = time.perf_counter()
-    model = load_voxtral(folder, device=device, dtype=dtype)
+    model = load_voxtral(folder, device=device, dtype=dtype, precision=precision)
     sync(device)
     result = {"load_s": time.perf_counter() - t}
     for seconds in (30, 300):
@@ -83,11 +83,15 @@ def run_reference(folder: Path, device: torch.device, dtype: torch.dtype) -> dic
 
 
 def main() -> None:
-    """Child-process entry: python -m model.bench.voxtral IMPL FOLDER DEVICE DTYPE -> one JSON line."""
+    """Child-process entry: python -m model.bench.voxtral IMPL FOLDER DEVICE DTYPE -> one JSON line.
+    IMPL: ours (default precision), ours-fp32, ours-int8 or reference."""
     impl, folder, device, dtype = sys.argv[1:5]
     torch.manual_seed(0)
-    run = run_ours if impl == "ours" else run_reference
-    print(json.dumps(run(Path(folder), torch.device(device), getattr(torch, dtype))))
+    where = Path(folder), torch.device(device), getattr(torch, dtype)
+    if impl == "reference":
+        print(json.dumps(run_reference(*where)))
+    else:
+        print(json.dumps(run_ours(*where, precision={"ours-fp32": "full", "ours-int8": "int8"}.get(impl))))
 
 
 if __name__ == "__main__":

@@ -138,6 +138,10 @@ class Decoder(nn.Module):
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.rotary: Rotary | None = None
         self.compiled = None  # token_step compiled, see RealtimeNetwork.compile
+        # The tied head with compressed weights (model.precision); the table stays for looking tokens up.
+        self.output_projection: nn.Module | None = None
+
+    output_tables = lookup_tables = ("tok_embeddings",)
 
     def init_buffers(self, device: torch.device) -> None:
         self.rotary = Rotary(self.cfg.head_dim, self.cfg.rope_theta, device)
@@ -150,8 +154,8 @@ class Decoder(nn.Module):
         )
 
     def delay_scales(self, n_delay_tokens: int) -> list[torch.Tensor]:
-        """Per-layer FFN scales for a delay; the time embedding is computed in the weights' dtype like the reference."""
-        w = self.tok_embeddings
+        """Per-layer FFN scales for a delay; the time embedding is computed in the model's dtype like the reference."""
+        w = self.norm.weight  # in the compute dtype whatever the matrices are stored in
         half = self.cfg.dim // 2
         inv_freq = torch.exp(-math.log(10000.0) * torch.arange(half, device=w.device).float() / half).to(w.dtype)
         t = torch.full((1,), n_delay_tokens, dtype=w.dtype, device=w.device)
@@ -169,7 +173,7 @@ class Decoder(nn.Module):
         all_logits: bool = False,
     ) -> torch.Tensor:
         """audio [B, S, D] + embeddings of tokens [B, S] -> logits [B, S or 1, V]; advances ``state``."""
-        x = audio + F.embedding(tokens, self.tok_embeddings)
+        x = audio + self.embed(tokens, audio.dtype)
         start, n = state.next_pos, x.shape[1]
         state.rope, cis = state.rope.get(self.rotary, start, n)
         step = state.cache.begin(start, n)
@@ -192,12 +196,18 @@ class Decoder(nn.Module):
             x = layer(x, cis, cache, i, step, scale)
         return x
 
+    def embed(self, tokens: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return F.embedding(tokens, self.tok_embeddings).to(dtype)
+
     def head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x) @ self.tok_embeddings.T  # tied output head
+        x = self.norm(x)
+        if self.output_projection is not None:
+            return self.output_projection(x)
+        return x @ self.tok_embeddings.T  # tied output head
 
     def token_step(self, audio, tokens, cache: KVCache, start: torch.Tensor, scales) -> torch.Tensor:
         """One position through the whole decoder with fixed shapes (``start`` a 0-d tensor): what gets compiled."""
-        x = audio + F.embedding(tokens, self.tok_embeddings)
+        x = audio + self.embed(tokens, audio.dtype)
         cis = self.rotary.factors(start[None])
         x = self.stack(x, cis, cache, cache.fixed_step(start, 1), scales)
         return self.head(x).argmax(-1)

@@ -38,6 +38,8 @@ class VoxtralModel:
     ) -> None:
         self.config, self.net, self.tokenizer, self.prompts = cfg, net, tokenizer, prompts
         self.device, self.dtype, self.source = device, dtype, source
+        self.precision: str = getattr(net, "precision", "full")  # how the matrices are stored, see model.precision
+        self.kept_full: list[str] = getattr(net, "kept_full", [])  # matrices fp16 could not hold, left in dtype
         self.mel = LogMel(cfg.mel, device)
         self._audio_token = tokenizer.control("[AUDIO]")
         self._pad = tokenizer.control("<pad>")
@@ -147,8 +149,13 @@ def load_voxtral(
     dtype: str | torch.dtype | None = None,
     progress: Callable[[Any], None] | None = None,
     cancel: threading.Event | None = None,
+    precision: str | None = None,
 ) -> VoxtralModel:
-    """Load Voxtral (offline) from a folder (native or transformers layout) or a hub repo id."""
+    """Load Voxtral (offline) from a folder (native or transformers layout) or a hub repo id.
+
+    ``precision``: how the weight matrices are kept (model.precision): None picks fp16 on a CPU for 16-bit
+    checkpoints (half the memory traffic of fp32, no loss), else full; "int8" (never the default) a quarter.
+    """
     folder = resolve_source(source, progress=progress, cancel=cancel)
     layout = detect_layout(folder)
     tekken = folder / "tekken.json"
@@ -162,5 +169,5 @@ def load_voxtral(
     tokenizer.check_fits(cfg.decoder.vocab_size)
     dev, dt = pick_device(device, dtype)
     net = build_loaded(lambda: VoxtralNetwork(cfg), lambda names: weight_table(cfg, layout, names), folder, layout,
-                       device=dev, dtype=dt, aliases=aliases)
+                       device=dev, dtype=dt, aliases=aliases, precision=precision)
     return VoxtralModel(cfg, net, tokenizer, prompts, dev, dt, folder)

@@ -85,6 +85,9 @@ class TextDecoder(nn.Module):
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.output = nn.Parameter(torch.empty(cfg.vocab_size, cfg.dim))
         self.rotary: Rotary | None = None
+        self.output_projection: nn.Module | None = None  # the head with compressed weights (model.precision)
+
+    output_tables, lookup_tables = ("output",), ("tok_embeddings",)
 
     def init_buffers(self, device: torch.device) -> None:
         self.rotary = Rotary(self.cfg.head_dim, self.cfg.rope_theta, device)
@@ -94,7 +97,7 @@ class TextDecoder(nn.Module):
         return KVCache(c.n_layers, batch, c.n_kv_heads, length, c.head_dim, dtype, device)
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        return F.embedding(tokens, self.tok_embeddings)
+        return F.embedding(tokens, self.tok_embeddings).to(self.norm.weight.dtype)
 
     def forward(
         self, x: torch.Tensor, cis: torch.Tensor, cache: KVCache, start: int, *, all_logits: bool = False
@@ -105,7 +108,8 @@ class TextDecoder(nn.Module):
             x = layer(x, cis, cache, i, step)
         if not all_logits:
             x = x[:, -1:]
-        return self.norm(x) @ self.output.T
+        x = self.norm(x)
+        return x @ self.output.T if self.output_projection is None else self.output_projection(x)
 
 
 class VoxtralNetwork(nn.Module):

@@ -19,6 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from app.settings import AUTO_PRECISION, PRECISION_CHOICES
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -116,7 +118,7 @@ def _load(args: argparse.Namespace):
     try:
         folder = resolve_source(args.model, offline=args.offline, progress=_progress_printer(),
                                 cancel=threading.Event())
-        return load_realtime(folder, device=args.device)
+        return load_realtime(folder, device=args.device, precision=args.precision)
     except (ModelError, OSError) as exc:
         print(f"captionist: cannot load the model: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_MODEL) from None
@@ -296,11 +298,11 @@ def _open_model(args: argparse.Namespace) -> tuple[int | None, FileTranscriber]:
         raise UsageError("--delay-ms is for the realtime model; Voxtral Mini 3B transcribes whole files and has no "
                          "delay. Leave --delay-ms out.")
     if kind == REALTIME:
-        realtime = load_realtime(folder, device=args.device)
+        realtime = load_realtime(folder, device=args.device, precision=args.precision)
         delay = DEFAULT_DELAY_MS if args.delay_ms is None else args.delay_ms
         return None, lambda audio, name, progress: realtime_events(
             realtime.stream(delay_ms=delay), audio, source_id=name, progress=progress)
-    voxtral = load_voxtral(folder, device=args.device)
+    voxtral = load_voxtral(folder, device=args.device, precision=args.precision)
     rate, piece_s = voxtral.sample_rate, voxtral_piece_s(voxtral.max_audio_seconds, voxtral.config.chunk_seconds)
 
     def transcribe(part: np.ndarray, limit: int) -> str:
@@ -463,6 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
                             f"{DEFAULT_MODEL}); with --server, the name of a "
                             "model the server serves (default: the one named Realtime, else the only one)")
         p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: the GPU if there is one)")
+        p.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
+                       help="how the weights are kept: auto (fp16 on a CPU, half the memory of fp32 and the same "
+                            "results), full (as stored), int8 (a quarter of the memory; its accuracy on real speech "
+                            "is not measured). Default: the program's setting, else auto")
         p.add_argument("--server", metavar="URL", default=None,
                        help="use a model a vLLM server serves (http(s)://host:port) instead of one on this computer")
         p.add_argument("--api-key-file", metavar="FILE", default=None,
@@ -513,6 +519,10 @@ def main(argv: list[str] | None = None) -> int:
             saved = SettingsStore().peek().model  # the program's choice, read without touching the file
             args.model = saved.source or DEFAULT_MODEL
             args.offline = getattr(args, "offline", False) or (saved.offline and bool(saved.source))
+            if getattr(args, "precision", None) is None and saved.source:
+                args.precision = saved.precision
+    if getattr(args, "precision", None) is None and hasattr(args, "precision"):
+        args.precision = AUTO_PRECISION if getattr(args, "server", None) is None else None
     delay = getattr(args, "delay_ms", None)
     if delay is not None and (delay % 80 or not 80 <= delay <= 2400):
         parser.error("--delay-ms must be a multiple of 80 between 80 and 2400")

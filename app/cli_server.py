@@ -130,6 +130,9 @@ def _refuse_local_options(args: argparse.Namespace) -> None:
     if args.device is not None:
         raise UsageError("--device is for a model on this computer; with --server the server runs the model. "
                          "Leave --device out.")
+    if getattr(args, "precision", None) is not None:
+        raise UsageError("--precision is for a model on this computer; with --server the server decides how it keeps "
+                         "the weights. Leave --precision out.")
     if args.delay_ms is not None:
         raise UsageError("--delay-ms does not apply with --server: the server fixes the delay (vLLM reads it from "
                          "the model's tekken.json). Leave --delay-ms out.")

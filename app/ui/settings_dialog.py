@@ -26,7 +26,10 @@ from PySide6.QtWidgets import (
 
 from app.events import AudioSource
 from app.settings import (
+    AUTO_PRECISION,
     DELAY_MS,
+    FULL_PRECISION,
+    INT8_PRECISION,
     LAG_CEILING_S,
     MAX_LABEL_CHARS,
     MAX_PATH_CHARS,
@@ -59,6 +62,16 @@ def cuda_device_names() -> list[str]:
     if not torch.cuda.is_available():
         return []
     return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+
+
+PRECISION_TEXTS = (  # (shown text, setting value); the note under the picker says more
+    ("Automatic: half-size weights on a CPU, the same results", AUTO_PRECISION),
+    ("Full: the weights as stored", FULL_PRECISION),
+    ("int8: a quarter of the memory, faster on a CPU (accuracy not measured)", INT8_PRECISION),
+)
+PRECISION_NOTE = ("On a CPU, speed follows the bytes of weights read for every 80 ms of audio. int8's accuracy on "
+                  "real speech has not been measured: compare its captions before relying on them. Applies to both "
+                  "models from their next load.")
 
 
 def device_choices(cuda_names: list[str], current: str) -> list[tuple[str, str]]:
@@ -172,6 +185,12 @@ class _ModelPage(QWidget):
             self.device_combo.addItem(text, value)
         self.device_combo.setCurrentIndex(self.device_combo.findData(model.device))
         self.device_combo.setAccessibleName("Compute device")
+        self.precision_combo = QComboBox()
+        for text, value in PRECISION_TEXTS:
+            self.precision_combo.addItem(text, value)
+        self.precision_combo.setCurrentIndex(max(0, self.precision_combo.findData(model.precision)))
+        self.precision_combo.setAccessibleName("Weight precision")
+        self.precision_combo.setAccessibleDescription(PRECISION_NOTE)
         # Typed values off the 80 ms grid are accepted so that the dialog can name the problem.
         self.delay_spin = spin(QSpinBox(), DELAY_MS, model.delay_ms, " ms", "Caption delay in milliseconds")
         self.delay_spin.setAccessibleDescription(DELAY_NOTE)
@@ -188,6 +207,8 @@ class _ModelPage(QWidget):
         add_row(form, "Model &source:", source, self.source_edit)
         form.addRow("", self.offline_box)
         form.addRow("&Device:", self.device_combo)
+        form.addRow("&Precision:", self.precision_combo)
+        form.addRow("", note(PRECISION_NOTE))
         form.addRow("Caption de&lay:", self.delay_spin)
         form.addRow("", note(DELAY_NOTE))
         form.addRow("Lag &ceiling:", self.lag_spin)
@@ -199,6 +220,7 @@ class _ModelPage(QWidget):
         self.source_edit.textChanged.connect(self.changed)
         self.offline_box.toggled.connect(self.changed)
         self.device_combo.currentIndexChanged.connect(self.changed)
+        self.precision_combo.currentIndexChanged.connect(self.changed)
         self.delay_spin.valueChanged.connect(self.changed)
         self.lag_spin.valueChanged.connect(self.changed)
         self.offline_edit.textChanged.connect(self.changed)
@@ -209,6 +231,7 @@ class _ModelPage(QWidget):
             source=self.source_edit.text().strip(),
             offline=self.offline_box.isChecked(),
             device=self.device_combo.currentData(),
+            precision=self.precision_combo.currentData(),
             delay_ms=self.delay_spin.value(),
             lag_ceiling_s=self.lag_spin.value(),
             offline_source=self.offline_edit.text().strip() or self._model.offline_source,

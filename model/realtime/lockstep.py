@@ -84,7 +84,7 @@ class Lockstep:
         span = k * self.step
         frames = self.mel.frames(self.buffer[:, : span + self.lookahead]).to(self.dtype)  # [B, M, 8k]
         self.buffer = self.buffer[:, span:]
-        with torch.no_grad():
+        with torch.inference_mode():  # no autograd bookkeeping: a per-operation saving that counts at 80 ms steps
             if k == 1 and frames.shape[0] == 1 and self.net.compiled_position is not None:
                 return self.net.position_embedding(frames, self.enc)
             return self.net.adapter(self.net.encoder(frames, self.enc))
@@ -97,7 +97,7 @@ class Lockstep:
         self.pending, self.n_pending = [], 0
         decoder = self.net.decoder
         out: list[torch.Tensor] = []
-        with torch.no_grad():
+        with torch.inference_mode():
             i = 0
             if self.dec.next_pos == 0:
                 logits = decoder(audio[:, :n_prompt], self.prompt, self.dec, self.scales)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import soxr
+import torch
 
 from model import AudioInputError
 
@@ -120,7 +121,7 @@ def test_eos_mid_stream_does_not_end_session(tiny, speech) -> None:
     session.feed(speech[:16000])
     before = len(session.token_ids)
     core = session._core
-    core.last.fill_(model.tokenizer.eos)  # as if the model had just decoded EOS
+    core.last = torch.full_like(core.last, model.tokenizer.eos)  # as if the model had just decoded EOS
     session.feed(speech[16000:])
     assert len(session.token_ids) > before + 10
     session.finish()

@@ -10,7 +10,6 @@ import dataclasses
 from datetime import datetime
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLabel, QSplitter, QSystemTrayIcon, QWidget
 
@@ -52,6 +51,7 @@ from app.ui.model_setup_dialog import ModelSetupDialog
 from app.ui.settings_dialog import SettingsDialog
 from app.ui.tray import Tray
 from model import AudioInputError, RealtimeModel
+from model import device as devices
 
 
 class Captionist(QObject):
@@ -305,8 +305,8 @@ class Captionist(QObject):
 
     def _model_loaded(self, model: RealtimeModel) -> None:
         self._model = model
-        if model.device.type == "cuda":  # live captions first: the chat model makes room and stays off this memory
-            self.models.reserve_live(torch.cuda.memory_allocated(model.device))
+        if devices.is_accelerator(model.device):  # live captions first: the chat model stays off this memory
+            self.models.reserve_live(devices.allocated_bytes(model.device))
         self._use_engine(LocalEngine(model), short_model_name(self.settings.model.source))
 
     def _use_engine(self, engine: Engine, name: str) -> None:

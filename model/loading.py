@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from model import device as devices
 from model.errors import CheckpointError, ModelError
 
 
@@ -55,17 +56,22 @@ def _cached(repo_id: str) -> Path:
 
 
 def pick_device(device: str | torch.device | None, dtype: str | torch.dtype | None) -> tuple[torch.device, torch.dtype]:
-    """None picks CUDA with bf16 when a GPU is usable, else CPU with fp32 (bf16 is very slow on most CPUs)."""
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ModelError(f"'{device}' is not a device name; use 'cpu', 'cuda' or 'cuda:N'.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
+    """None picks an accelerator (CUDA, then Apple's MPS) with bf16 where it has bf16, else the CPU with fp32 (bf16
+    is very slow on most CPUs; the CPU's half-size weights are model.precision's business)."""
+    dev = devices.best() if device is None else None
+    if dev is None:
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ModelError(f"'{device}' is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'mps'.") from None
+    if dev.type == "cuda" and not devices.available("cuda"):
         raise ModelError("A CUDA device was asked for, but PyTorch sees no usable CUDA GPU; use device='cpu'.")
+    if dev.type == "mps" and not devices.available("mps"):
+        raise ModelError("An Apple GPU (mps) was asked for, but PyTorch sees none here; use device='cpu'.")
+    if dev.type not in ("cpu", *devices.ACCELERATORS):
+        raise ModelError(f"'{device}' is not a device this program runs on; use 'cpu', 'cuda', 'cuda:N' or 'mps'.")
     if dtype is None:
-        if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+        if devices.is_accelerator(dev) and devices.supports_bf16(dev):
             return dev, torch.bfloat16
         return dev, torch.float32
     if isinstance(dtype, str):

@@ -21,10 +21,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
 from app.events import Notice, Severity
 from model import VoxtralModel, load_voxtral
+from model import device as devices
 from model.loading import resolve_source
 
 DEFAULT_MODEL_BYTES = 9_400_000_000  # Voxtral Mini 3B's bf16 weights, when the checkpoint is not on disk yet
@@ -37,12 +36,11 @@ Progress = Callable[[float, str], None]
 Notify = Callable[[Notice], None]
 
 
-def cuda_free_bytes() -> int | None:
-    """Free memory of the current CUDA device; None when there is no CUDA."""
-    if not torch.cuda.is_available():
-        return None
-    free, _total = torch.cuda.mem_get_info()
-    return int(free)
+def gpu_kind() -> str:
+    """The accelerator a chat model may use: CUDA or Apple's MPS where there is one ("cuda" names the GPU side of
+    the policy where there is none: free_gpu_bytes then says None, or a test stands in for a GPU)."""
+    best = devices.best()
+    return best.type if devices.is_accelerator(best) else "cuda"
 
 
 def checkpoint_bytes(source: str | Path) -> int | None:
@@ -72,7 +70,7 @@ class ModelManager:
 
     def __init__(
         self, source: str | Path, *, offline: bool = False, loader: Loader | None = None,
-        free_gpu_bytes: Callable[[], int | None] = cuda_free_bytes, model_bytes: int | None = None,
+        free_gpu_bytes: Callable[[], int | None] = devices.free_bytes, model_bytes: int | None = None,
         margin_bytes: int = DEFAULT_MARGIN_BYTES, idle_s: float = IDLE_S, precision: str = "auto",
     ) -> None:
         self.source = source
@@ -81,6 +79,7 @@ class ModelManager:
         self.margin_bytes = margin_bytes
         self.idle_s = idle_s
         self._loader = loader or self._load_voxtral
+        self.gpu = gpu_kind()
         self._free = free_gpu_bytes
         self._model_bytes = model_bytes
         self._lock = threading.RLock()
@@ -135,7 +134,7 @@ class ModelManager:
         """Done with ``model`` for now; the idle timer starts when nobody uses it."""
         with self._lock:
             if model is not self._model:  # taken away meanwhile: its memory can go now
-                torch.cuda.empty_cache()
+                devices.empty_cache(self.gpu)
                 return
             self._users -= 1
             if self._users == 0:
@@ -147,7 +146,7 @@ class ModelManager:
         with self._load_lock:
             with self._lock:
                 self._drop()
-            torch.cuda.empty_cache()
+            devices.empty_cache(self.gpu)
             if notify is not None:
                 notify(Notice(Severity.WARNING, f"The GPU ran out of memory while answering: {MODEL_NAME} now runs "
                                                 "on the CPU, which is much slower. Live captions keep the GPU."))
@@ -160,7 +159,7 @@ class ModelManager:
             on_gpu = self._drop()
             listeners = list(self._evict_listeners) if in_use else []
         if on_gpu and not in_use:
-            torch.cuda.empty_cache()
+            devices.empty_cache(self.gpu)
         for callback in listeners:
             callback()
 
@@ -211,7 +210,7 @@ class ModelManager:
             if free is None or free - self.margin_bytes >= nbytes:
                 return True
             self._epoch += 1
-            if self._device != "cuda":
+            if self._device != self.gpu:
                 return False
         self.unload()
         free = self._free_bytes()
@@ -232,7 +231,7 @@ class ModelManager:
         need = model_bytes + self.margin_bytes
         available = free - self._live_bytes
         if available >= need:
-            return "cuda", None
+            return self.gpu, None
         return "cpu", Notice(Severity.WARNING, f"The GPU has {_gb(available)} free and the chat model needs "
                                                f"{_gb(need)}: it runs on the CPU, which is much slower. Live captions "
                                                "keep the GPU.")
@@ -253,33 +252,33 @@ class ModelManager:
             if notice is not None and notify is not None:
                 notify(notice)
             if progress is not None:
-                progress(0.0, f"Loading {MODEL_NAME} on the {'GPU' if device == 'cuda' else 'CPU'}…")
+                progress(0.0, f"Loading {MODEL_NAME} on the {'GPU' if device == self.gpu else 'CPU'}…")
             try:
                 model = self._loader(source, device)
-            except torch.cuda.OutOfMemoryError:
-                if device != "cuda":
+            except devices.out_of_memory_errors():
+                if device != self.gpu:
                     raise
                 why = "The GPU ran out of memory while loading the chat model"
             else:
                 with self._lock:
-                    if device != "cuda" or epoch == self._epoch:
+                    if device != self.gpu or epoch == self._epoch:
                         self._model, self._device, self._users = model, device, 1
                         break
                 why = "Live captions needed the GPU memory while the chat model was loading"
                 del model
-            torch.cuda.empty_cache()
+            devices.empty_cache(self.gpu)
             device = "cpu"
             if notify is not None:
                 notify(Notice(Severity.WARNING, f"{why}: it runs on the CPU, which is much slower. Live captions keep "
                                                 "the GPU."))
         if progress is not None:
-            progress(1.0, f"{MODEL_NAME} is ready on the {'GPU' if device == 'cuda' else 'CPU'}.")
+            progress(1.0, f"{MODEL_NAME} is ready on the {'GPU' if device == self.gpu else 'CPU'}.")
         return model
 
     def _drop(self) -> bool:
         """Forget the model (lock held); whether it was on the GPU."""
         self._cancel_timer()
-        on_gpu = self._device == "cuda"
+        on_gpu = self._device == self.gpu
         self._model, self._device, self._users = None, None, 0
         return on_gpu
 
@@ -301,4 +300,4 @@ class ModelManager:
                 return
             on_gpu = self._drop()
         if on_gpu:
-            torch.cuda.empty_cache()
+            devices.empty_cache(self.gpu)

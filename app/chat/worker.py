@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from PySide6.QtCore import QThread, Signal
 
 from app.chat.backend import ChatModel, ChatModels
@@ -17,6 +16,7 @@ from app.engine.server.address import ServerError
 from app.engine.server.cancel import Cancel
 from app.events import Notice, Severity
 from model import PromptTooLongError
+from model import device as devices
 
 
 class AnswerWorker(QThread):
@@ -69,7 +69,7 @@ class AnswerWorker(QThread):
         model = self._manager.acquire(progress=self.progress.emit, notify=self.notice.emit)
         try:
             return self._attempt(model)
-        except torch.cuda.OutOfMemoryError:  # only a model on this computer's GPU: the manager is a ModelManager
+        except devices.out_of_memory_errors():  # only a model on this computer's GPU: the manager is a ModelManager
             pass  # handled below, outside the except clause, so its traceback no longer holds GPU tensors
         finally:
             self._manager.release(model)

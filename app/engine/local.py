@@ -6,11 +6,12 @@ import torch
 
 from app.engine.base import CaptionStream
 from model import RealtimeModel
+from model import device as devices
 
 
 def describe_torch_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} ({device})"
+    if devices.is_accelerator(device):
+        return f"{devices.name(device)} ({device})"
     return device.type.upper()
 
 
@@ -27,5 +28,4 @@ class LocalEngine:
         return self.model.stream(delay_ms=delay_ms)
 
     def release_memory(self) -> None:
-        if self.model.device.type == "cuda":
-            torch.cuda.empty_cache()
+        devices.empty_cache(self.model.device)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
+from model import device as devices
+
 if TYPE_CHECKING:
     from model.realtime.model import RealtimeModel
 
@@ -25,13 +27,19 @@ MIN_GPU_MEMORY_GB = 16.0
 _STEP_S = 0.08  # one decoder position of the realtime model
 _KEEPS_UP = "A CUDA GPU with 16 GB or more keeps up."
 _WARM_UP_STEPS = 5  # untimed steps after the prompt
+INT8_CAVEAT = "Its accuracy with int8 weights has not been measured on real speech"
+# From the full-size streaming step on the 2-core build machine (python -m model.bench --config full): a step
+# reads 8.9 GB with fp16 weights and 4.5 GB with int8, at 41 % and 51 % of the machine's read bandwidth; keeping up
+# means doing that every 80 ms.
+CPU_BANDWIDTH_NOTE = ("On a CPU the full model keeps up only with about 270 GB/s of memory bandwidth (fp16 "
+                      "weights) or 110 GB/s (int8), more than desktops and laptops have.")
 
 
 @dataclass(frozen=True)
 class DeviceInfo:
     """Where the model runs. ``suitable`` means live captions at full model size can keep up with speech there."""
 
-    kind: Literal["cuda", "cpu"]
+    kind: Literal["cuda", "mps", "cpu"]
     name: str
     memory_gb: float | None  # GPU memory; None on the CPU
     suitable: bool
@@ -42,6 +50,8 @@ class DeviceInfo:
         if self.kind == "cuda":
             line = f"GPU: {self.name} · {self.memory_gb:.0f} GB"
             return line if self.suitable else f"{line}. {self.reason}"
+        if self.kind == "mps":
+            return f"GPU: {self.name} (MPS). {self.reason}"
         return f"CPU only ({self.name}): {self.reason}"
 
 
@@ -58,8 +68,13 @@ def describe_device(device: str = "") -> DeviceInfo:
             "live, so live captions will lag on this machine (or the model may not fit)."
         )
         return DeviceInfo("cuda", props.name, memory, False, reason)
+    if device in ("", "mps") and devices.available("mps"):
+        return DeviceInfo("mps", devices.name(torch.device("mps")), None, False,
+                          "Whether live captions keep up on it has not been measured yet: the speed check says.")
     if device.startswith("cuda"):
         why = "A CUDA GPU is set in the settings, but PyTorch sees none, so the model runs on the CPU"
+    elif device == "mps":
+        why = "An Apple GPU is set in the settings, but PyTorch sees none, so the model runs on the CPU"
     elif device == "":
         why = "No CUDA GPU was found, so the model runs on the CPU"
     else:
@@ -80,6 +95,8 @@ class SpeedReport:
     real_time_factor: float
     low_s: float = 0.0
     high_s: float = 0.0
+    precision: str = "full"  # how the measured model kept its weights (model.precision)
+    on_cpu: bool = True
 
     @property
     def keeps_up(self) -> bool:
@@ -92,9 +109,23 @@ class SpeedReport:
                 f"(median of {self.steps}{spread}")
         live = "The status bar shows the real step times once captions run."
         if self.keeps_up:
-            return f"{head}; {1 / self.real_time_factor:.1f}× faster than real time): live captions keep up. {live}"
+            caveat = f" {INT8_CAVEAT}" if self.precision == "int8" else ""
+            return (f"{head}; {1 / self.real_time_factor:.1f}× faster than real time): live captions keep up.{caveat} "
+                    f"{live}")
         return (f"{head}; {self.real_time_factor:.1f}× slower than real time): live captions will lag and skip "
-                f"ahead. {_KEEPS_UP} {live}")
+                f"ahead. {self.advice()} {live}")
+
+    def advice(self) -> str:
+        """What would keep up instead: int8 on a CPU that is not using it yet, else a server or a GPU."""
+        server = "a vLLM server on a computer with a GPU (Settings → Engine)"
+        if self.on_cpu and self.precision != "int8":
+            # int8 reads half the bytes of fp16 (a quarter of fp32) per step, and a CPU's step is paced by bytes.
+            factor = 2 if self.precision == "fp16" else 4
+            if self.real_time_factor < factor * 0.8:
+                return (f"int8 weights read {factor}× fewer bytes and may keep up (Settings → Model → Precision; "
+                        f"{INT8_CAVEAT.lower()}); otherwise use {server}.")
+            return f"Use {server}. {_KEEPS_UP} {CPU_BANDWIDTH_NOTE}"
+        return f"Use {server}. {_KEEPS_UP}" + (f" {CPU_BANDWIDTH_NOTE}" if self.on_cpu else "")
 
 
 def measure_speed(model: RealtimeModel, seconds: float = 2.0, budget_s: float = 15.0, *,
@@ -110,7 +141,9 @@ def measure_speed(model: RealtimeModel, seconds: float = 2.0, budget_s: float = 
     stream = model.stream(delay_ms=480)
     block = model.config.samples_per_token
     rng = np.random.default_rng(0)
-    sync = torch.cuda.synchronize if model.device.type == "cuda" else (lambda: None)
+    def sync() -> None:
+        devices.synchronize(model.device)
+
     for _ in range(model.config.delay_tokens(480) + 2 + _WARM_UP_STEPS):
         stream.feed(_noise(rng, block))
     sync()
@@ -122,11 +155,11 @@ def measure_speed(model: RealtimeModel, seconds: float = 2.0, budget_s: float = 
         stream.feed(audio)
         sync()
         times.append(clock() - start)
-    name = "CPU" if model.device.type == "cpu" else torch.cuda.get_device_name(model.device)
     median = float(np.median(times))
     low, high = (float(v) for v in np.percentile(times, [10, 90]))
-    return SpeedReport(device=name, steps=len(times), step_s=median, real_time_factor=median / _STEP_S,
-                       low_s=low, high_s=high)
+    return SpeedReport(device=devices.name(model.device), steps=len(times), step_s=median,
+                       real_time_factor=median / _STEP_S, low_s=low, high_s=high, precision=model.precision,
+                       on_cpu=model.device.type == "cpu")
 
 
 def _noise(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -53,6 +53,14 @@ ECHO_NOTE = ("Without headphones the microphone also hears the meeting, and its 
 ERROR_STYLE = "QLabel { background: #fde7e9; color: #7a1010; border: 1px solid #7a1010; padding: 6px; }"
 
 
+def mps_available() -> bool:
+    try:
+        from model.device import mps_available as available
+    except ImportError:
+        return False
+    return available()
+
+
 def cuda_device_names() -> list[str]:
     """Names of the CUDA devices torch can use, in index order ([] without torch or without CUDA)."""
     try:
@@ -74,10 +82,12 @@ PRECISION_NOTE = ("On a CPU, speed follows the bytes of weights read for every 8
                   "models from their next load.")
 
 
-def device_choices(cuda_names: list[str], current: str) -> list[tuple[str, str]]:
+def device_choices(cuda_names: list[str], current: str, *, mps: bool = False) -> list[tuple[str, str]]:
     """(shown text, setting value) pairs for the device picker; ``current`` stays choosable even if not found."""
     choices = [("Automatic (GPU when available)", ""), ("CPU", "cpu")]
     choices += [(f"CUDA {i}: {name}", f"cuda:{i}") for i, name in enumerate(cuda_names)]
+    if mps:
+        choices.append(("Apple GPU (MPS)", "mps"))
     if current not in {value for _, value in choices}:
         found = current == "cuda" and cuda_names
         choices.append(("CUDA (first GPU)" if found else f"{current} (not found)", current))
@@ -181,7 +191,7 @@ class _ModelPage(QWidget):
         self.offline_box.setChecked(model.offline)
         self.offline_box.setAccessibleName("Offline mode")
         self.device_combo = QComboBox()
-        for text, value in device_choices(cuda_names, model.device):
+        for text, value in device_choices(cuda_names, model.device, mps=mps_available()):
             self.device_combo.addItem(text, value)
         self.device_combo.setCurrentIndex(self.device_combo.findData(model.device))
         self.device_combo.setAccessibleName("Compute device")

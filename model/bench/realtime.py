@@ -39,8 +39,9 @@ def peak_memory(device: torch.device) -> int:
 
 
 def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    from model.device import synchronize
+
+    synchronize(device)
 
 
 class StepClock:

@@ -5,6 +5,7 @@ Timings are only reported (printed), never asserted: the machine running the tes
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -194,9 +195,20 @@ def test_speed_messages_in_plain_words() -> None:
     slow = SpeedReport(device="CPU", steps=25, step_s=0.23, real_time_factor=2.875, low_s=0.2, high_s=0.31)
     assert slow.message() == (
         "Estimated on CPU: each 80 ms step takes 230 ms (median of 25, 200–310 ms; 2.9× slower than real time): live "
-        "captions will lag and skip ahead. A CUDA GPU with 16 GB or more keeps up. The status bar shows the real step "
-        "times once captions run."
+        "captions will lag and skip ahead. int8 weights read 4× fewer bytes and may keep up (Settings → Model → "
+        "Precision; its accuracy with int8 weights has not been measured on real speech); otherwise use a vLLM "
+        "server on a computer with a GPU (Settings → Engine). The status bar shows the real step times once captions "
+        "run."
     )
+    half = dataclasses.replace(slow, precision="fp16")  # 2.9x slower: half the bytes is not enough
+    assert "Use a vLLM server on a computer with a GPU (Settings → Engine). A CUDA GPU with 16 GB or more keeps up. " \
+           "On a CPU the full model keeps up only with about 270 GB/s" in half.message()
+    near = dataclasses.replace(half, real_time_factor=1.4)
+    assert "int8 weights read 2× fewer bytes and may keep up" in near.message()
+    assert "int8 weights" not in dataclasses.replace(slow, precision="int8").message()
+    assert "int8" not in dataclasses.replace(slow, device="NVIDIA T4", on_cpu=False).message()
+    quick_int8 = dataclasses.replace(slow, precision="int8", step_s=0.04, real_time_factor=0.5)
+    assert "keep up. Its accuracy with int8 weights has not been measured on real speech" in quick_int8.message()
     fast = SpeedReport(device="NVIDIA H100", steps=25, step_s=0.02, real_time_factor=0.25, low_s=0.019, high_s=0.022)
     assert fast.message() == (
         "Estimated on NVIDIA H100: each 80 ms step takes 20 ms (median of 25, 19–22 ms; 4.0× faster than real time): "

@@ -68,6 +68,27 @@ def test_each_format_is_the_export_of_the_models_events(fmt, tiny_realtime, audi
     assert err == ""  # no progress bar when stderr is not a terminal
 
 
+def test_precision_option_loads_the_weights_so(tiny_realtime, audio_files, monkeypatch, capsys) -> None:
+    import model as model_package
+
+    asked = []
+    real = model_package.load_realtime
+
+    def spy(*args, **kwargs):
+        loaded = real(*args, **kwargs)
+        asked.append((kwargs.get("precision"), loaded.precision))
+        return loaded
+
+    monkeypatch.setattr(model_package, "load_realtime", spy)
+    folder = str(tiny_realtime.folder)
+    assert run("transcribe", audio_files["wav"], "--model", folder, "--precision", "int8", "--format", "txt") == 0
+    assert run("transcribe", audio_files["wav"], "--model", folder, "--format", "txt") == 0
+    assert asked == [("int8", "int8"), ("auto", "full")]  # auto: this fp32 checkpoint stays as stored
+    capsys.readouterr()
+    assert run("transcribe", audio_files["wav"], "--model", folder, "--precision", "fp8") == 2
+    assert "invalid choice: 'fp8'" in capsys.readouterr().err
+
+
 def test_token_times_come_from_the_same_tokens_as_offline_transcription(tiny_realtime, audio_files, capsys) -> None:
     folder = str(tiny_realtime.folder)
     assert run("transcribe", audio_files["flac"], "--model", folder, "--format", "json", "--delay-ms", "240") == 0

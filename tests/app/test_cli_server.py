@@ -98,6 +98,7 @@ def test_server_faults_are_one_line_each(vllm_realtime, speech_file, key_file, t
         (["--server", f"http://127.0.0.1:{free_port()}"], EXIT_MODEL, "cannot be reached"),
         ([*server_args(vllm_realtime, key_file), "--delay-ms", "480"], EXIT_USAGE, "the server fixes the delay"),
         ([*server_args(vllm_realtime, key_file), "--device", "cpu"], EXIT_USAGE, "--device is for a model"),
+        ([*server_args(vllm_realtime, key_file), "--precision", "int8"], EXIT_USAGE, "--precision is for a model"),
         (["--server", vllm_realtime.base_url, "--api-key-file", str(tmp_path / "none")], EXIT_USAGE,
          "--api-key-file"),
         (["--server", "ws://127.0.0.1:8000"], EXIT_USAGE, "use http:// or https://"),

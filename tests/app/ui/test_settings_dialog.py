@@ -164,6 +164,25 @@ def test_model_fields_and_setup_signal(make, qtbot):
     assert d.result_settings().model.source == "/opt/models/voxtral"
 
 
+def test_precision_choices_are_exactly_the_settings_files(make, tmp_path):
+    """The picker offers the values settings.json accepts, int8 labelled as unmeasured, and saves the choice."""
+    from app.settings import PRECISION_CHOICES
+
+    d = make()
+    combo = d.model_page.precision_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == list(PRECISION_CHOICES)
+    assert combo.currentData() == "auto" and combo.accessibleName() == "Weight precision"
+    assert "accuracy not measured" in combo.itemText(combo.findData("int8"))
+    combo.setCurrentIndex(combo.findData("int8"))
+    assert d.result_settings().model.precision == "int8"
+    path = tmp_path / "settings.json"
+    for value, loads in (("int8", True), ("full", True), ("fp8", False)):
+        path.write_text(json.dumps({"model": {"precision": value}}))
+        settings, problems = SettingsStore(path).load()
+        assert (settings.model.precision == value and not problems) is loads
+    assert settings.model.precision == "auto"  # a value it does not know falls back to the default
+
+
 def test_device_choices():
     assert device_choices([], "") == [("Automatic (GPU when available)", ""), ("CPU", "cpu")]
     assert device_choices(["H100"], "cpu")[2] == ("CUDA 0: H100", "cuda:0")

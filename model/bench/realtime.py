@@ -154,7 +154,7 @@ def main() -> None:
     if impl == "reference":
         result = run_reference(folder, audio, device, dtype)
     else:
-        precision = {"ours-fp32": "full", "ours-int8": "int8"}.get(impl)
+        precision = {"ours-fp32": "full", "ours-int8": "int8", "ours-compiled": "full"}.get(impl)
         result = run_ours(folder, audio, device, dtype, compile=impl == "ours-compiled", precision=precision)
     result = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()}
     print(json.dumps(result))

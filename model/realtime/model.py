@@ -64,6 +64,8 @@ class RealtimeModel:
         Measured on a 2-core CPU (python -m model.bench --impl ours,ours-compiled,reference): it makes a tiny model's
         step about 1.7x faster, but a 1/8-width model's step several times slower (inductor's CPU code for these
         shapes is poor), so on a CPU it only pays for small models. Not yet measured on a GPU."""
+        if self.precision != "full":  # dynamo cannot trace fbgemm's packed weights: it recompiles and runs slower
+            raise ModelError(f"compile() needs precision='full'; this model keeps its weights as {self.precision}.")
         start = time.perf_counter()
         self.net.compile(mode)
         try:

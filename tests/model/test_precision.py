@@ -130,6 +130,8 @@ def test_a_matrix_beyond_fp16_range_stays_fp32_and_the_tokens_stay(bf16_realtime
 
 def test_precision_errors_say_what_to_use(bf16_realtime) -> None:
     folder = bf16_realtime["gqa2-native"]
+    with pytest.raises(ModelError, match="compile\\(\\) needs precision='full'; this model keeps its weights as fp16"):
+        load_realtime(folder, device="cpu").compile()
     with pytest.raises(ModelError, match="not a precision; use one of auto, full, fp16, int8"):
         load_realtime(folder, device="cpu", precision="fp8")
     with pytest.raises(ModelError, match="on a GPU, bf16"):

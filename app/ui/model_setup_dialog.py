@@ -371,7 +371,9 @@ class ModelSetupDialog(TextFittingDialog):
 
     def _on_loaded(self, model: RealtimeModel) -> None:
         self._model = model
-        self._loaded.setText(f"Loaded: {short_model_name(self._source)} on {describe_torch_device(model.device)}")
+        weights = {"fp16": " (fp16 weights)", "int8": " (int8 weights)"}.get(getattr(model, "precision", "full"), "")
+        self._loaded.setText(f"Loaded: {short_model_name(self._source)} on {describe_torch_device(model.device)}"
+                             f"{weights}")
         self._bar.setRange(0, _BAR_STEPS)
         self._bar.setValue(_BAR_STEPS)
         self._status.setText(READY)

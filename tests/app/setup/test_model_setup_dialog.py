@@ -265,3 +265,16 @@ def test_an_error_is_shown_whole_and_nothing_is_squeezed(qtbot: QtBot, cache: Pa
     qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
     assert "holds no Voxtral Realtime model" in _label(dialog, "Problem")
     qtbot.waitUntil(lambda: crushed(dialog) == [])  # as soon as the layout has taken in the text
+
+
+def test_the_saved_precision_is_how_the_dialog_loads_and_it_says_so(
+    qtbot: QtBot, checkpoint: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dialog = _dialog(qtbot, cache, ModelSettings(precision="int8"))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(checkpoint))
+    qtbot.keyClick(_find(dialog, QRadioButton, "Use a folder on this computer"), Qt.Key.Key_Space)
+    qtbot.mouseClick(_button(dialog, "Browse for the model folder"), Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.loaded_model() is not None, timeout=WAIT_MS)
+    assert dialog.loaded_model().precision == "int8"
+    assert _label(dialog, "Loaded model").endswith(" on CPU (int8 weights)")

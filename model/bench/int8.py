@@ -48,11 +48,16 @@ def with_int8(net: nn.Module, chosen: Callable[[str], bool]) -> nn.Module:
 
 
 def logits(net: nn.Module, mel: torch.Tensor, tokens: torch.Tensor, scales: list[torch.Tensor]) -> torch.Tensor:
+    """fp32 logits [positions, vocab] of ``tokens`` after the audio of ``mel``, on the network's own device and
+    dtype (the vectors' dtype is the compute dtype whatever the matrices are stored in)."""
+    weight = net.decoder.norm.weight
+    mel, tokens = mel.to(weight.device, weight.dtype), tokens.to(weight.device)
+    scales = [s.to(weight.device, weight.dtype) for s in scales]
     with torch.inference_mode():
-        state = net.encoder.new_state(1, torch.float32, torch.device("cpu"))
+        state = net.encoder.new_state(1, weight.dtype, weight.device)
         audio = net.adapter(net.encoder(mel, state))[:, : tokens.shape[1]]
-        decoder = net.decoder.new_state(1, torch.float32, torch.device("cpu"))
-        return net.decoder(audio, tokens, decoder, scales, all_logits=True)[0]  # [positions, vocab]
+        decoder = net.decoder.new_state(1, weight.dtype, weight.device)
+        return net.decoder(audio, tokens, decoder, scales, all_logits=True)[0].float().cpu()
 
 
 def main(argv: list[str] | None = None) -> None:

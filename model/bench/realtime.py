@@ -79,8 +79,9 @@ def step_bytes(net: torch.nn.Module, lookup_tables: list[torch.Tensor]) -> int:
     return weight_bytes(net) - sum(t.numel() * t.element_size() for t in lookup_tables)
 
 
-def run_ours(folder: Path, audio: np.ndarray, device: torch.device, dtype: torch.dtype, compile: bool,
+def run_ours(folder: Path, audio: np.ndarray, device: torch.device, dtype: torch.dtype, compile: str | None,
              precision: str | None) -> dict:
+    """``compile``: None (eager), "default" or a torch.compile mode such as "reduce-overhead" (CUDA graphs)."""
     from model import load_realtime
 
     t = time.perf_counter()
@@ -89,7 +90,7 @@ def run_ours(folder: Path, audio: np.ndarray, device: torch.device, dtype: torch
     load_s = time.perf_counter() - t
     decoder = model.net.decoder
     lookups = [decoder.tok_embeddings] if decoder.output_projection is not None else []
-    compile_s = model.compile() if compile else 0.0
+    compile_s = model.compile(None if compile == "default" else compile) if compile else 0.0
     session = model.stream()
     step = model.config.samples_per_token
     steps: list[float] = []
@@ -146,7 +147,7 @@ def run_reference(folder: Path, audio: np.ndarray, device: torch.device, dtype: 
 def main() -> None:
     """Child-process entry: python -m model.bench.realtime IMPL FOLDER SECONDS DEVICE DTYPE -> one JSON line.
     IMPL: ours (eager, default precision), ours-fp32 / ours-int8 (that precision), ours-compiled
-    (RealtimeModel.compile() first) or reference."""
+    (RealtimeModel.compile() first), ours-cudagraphs (compile(mode="reduce-overhead")) or reference."""
     impl, folder, seconds, device, dtype = sys.argv[1:6]
     torch.manual_seed(0)
     audio = synthetic_audio(float(seconds))
@@ -154,8 +155,10 @@ def main() -> None:
     if impl == "reference":
         result = run_reference(folder, audio, device, dtype)
     else:
-        precision = {"ours-fp32": "full", "ours-int8": "int8", "ours-compiled": "full"}.get(impl)
-        result = run_ours(folder, audio, device, dtype, compile=impl == "ours-compiled", precision=precision)
+        precision = {"ours-fp32": "full", "ours-int8": "int8", "ours-compiled": "full",
+                     "ours-cudagraphs": "full"}.get(impl)
+        compile = {"ours-compiled": "default", "ours-cudagraphs": "reduce-overhead"}.get(impl)
+        result = run_ours(folder, audio, device, dtype, compile=compile, precision=precision)
     result = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()}
     print(json.dumps(result))
 

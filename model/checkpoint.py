@@ -482,11 +482,9 @@ def build_loaded(
         chosen = precisions.resolve(precision, device, dtype, stored)
         with torch.device("meta"):
             net = factory()
-        matrix_dtype = precisions.storage_dtype(chosen, dtype)
-        compress = chosen != "full"
-        kept = load_strict(net, table, tensors, device=device, dtype=dtype, aliases=aliases,
-                           matrix_dtype=matrix_dtype if compress else None,
-                           compressed=(lambda name: precisions.compress(net, name, chosen)) if compress else None)
+        matrix_dtype = precisions.storage_dtype(chosen)
+        kept = load_strict(net, table, tensors, device=device, dtype=dtype, aliases=aliases, matrix_dtype=matrix_dtype,
+                           compressed=lambda name: precisions.compress(net, name, chosen))
     finally:
         tensors.close()
     net.precision, net.kept_full = chosen, kept

@@ -55,10 +55,10 @@ def resolve(precision: str | None, device: torch.device, dtype: torch.dtype, sto
     return precision
 
 
-def storage_dtype(precision: str, dtype: torch.dtype) -> torch.dtype:
-    """The dtype 2-D weights are loaded in before conversion: fp16 for both compressed forms (half the memory while
-    loading; int8 is quantised from it one matrix at a time)."""
-    return torch.float16 if precision in ("fp16", "int8") else dtype
+def storage_dtype(precision: str) -> torch.dtype | None:
+    """The dtype 2-D weights are loaded in before compress(): fp16 for both compressed forms (half the memory while
+    loading; int8 is quantised from it one matrix at a time); None for full precision, loaded as they are."""
+    return torch.float16 if precision in ("fp16", "int8") else None
 
 
 PACK_BLOCK = 1 << 24  # weights per packed block: packing makes fp32 copies of a block, at most 128 MB here

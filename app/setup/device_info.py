@@ -141,19 +141,16 @@ def measure_speed(model: RealtimeModel, seconds: float = 2.0, budget_s: float = 
     stream = model.stream(delay_ms=480)
     block = model.config.samples_per_token
     rng = np.random.default_rng(0)
-    def sync() -> None:
-        devices.synchronize(model.device)
-
     for _ in range(model.config.delay_tokens(480) + 2 + _WARM_UP_STEPS):
         stream.feed(_noise(rng, block))
-    sync()
+    devices.synchronize(model.device)
     planned = max(1, round(seconds / _STEP_S))
     times: list[float] = []
     while not times or (len(times) < planned and sum(times) < budget_s):
         audio = _noise(rng, block)
         start = clock()
         stream.feed(audio)
-        sync()
+        devices.synchronize(model.device)
         times.append(clock() - start)
     median = float(np.median(times))
     low, high = (float(v) for v in np.percentile(times, [10, 90]))

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.bench.int8 import logits
+from model.bench.int8 import logits, teacher_inputs
 from model.bench.realtime import synthetic_audio
 
 # The tiny sizes of the parity tests (tests/model/conftest.py), with their seeds.
@@ -42,11 +42,7 @@ def parity(device: str, root: Path) -> list[dict]:
         folder = write_native(make_reference(RealtimeDims(**sizes), seed=seed), root / name, dtype=torch.bfloat16)
         reference = load_realtime(folder, device="cpu", precision="full")
         expected = reference.transcribe(audio, 16000).token_ids
-        mel = reference.mel.frames(torch.from_numpy(audio[: 16000 * 4])[None])
-        mel = mel[..., : mel.shape[-1] // 8 * 8]
-        tokens = torch.randint(0, reference.config.decoder.vocab_size, (1, mel.shape[-1] // 8),
-                               generator=torch.Generator().manual_seed(2))
-        scales = reference.net.decoder.delay_scales(6)
+        mel, tokens, scales = teacher_inputs(reference, audio[: 16000 * 4], seed=2)
         exact = logits(reference.net, mel, tokens, scales)
         for precision in (None, "int8"):
             model = load_realtime(folder, device=device, precision=precision)

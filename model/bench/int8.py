@@ -47,6 +47,16 @@ def with_int8(net: nn.Module, chosen: Callable[[str], bool]) -> nn.Module:
     return net
 
 
+def teacher_inputs(model, audio: np.ndarray, seed: int) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """What ``logits`` compares implementations on: the mel frames of ``audio`` (whole decoder positions), as many
+    random input tokens as positions, and the delay scales of 480 ms."""
+    mel = model.mel.frames(torch.from_numpy(audio)[None])
+    mel = mel[..., : mel.shape[-1] // 8 * 8]
+    tokens = torch.randint(0, model.config.decoder.vocab_size, (1, mel.shape[-1] // 8),
+                           generator=torch.Generator().manual_seed(seed))
+    return mel, tokens, model.net.decoder.delay_scales(model.config.delay_tokens(480))
+
+
 def logits(net: nn.Module, mel: torch.Tensor, tokens: torch.Tensor, scales: list[torch.Tensor]) -> torch.Tensor:
     """fp32 logits [positions, vocab] of ``tokens`` after the audio of ``mel``, on the network's own device and
     dtype (the vectors' dtype is the compute dtype whatever the matrices are stored in)."""
@@ -74,14 +84,8 @@ def main(argv: list[str] | None = None) -> None:
         full = load_realtime(folder, device="cpu", precision="full")
         int8 = load_realtime(folder, device="cpu", precision="int8")
     audio = synthetic_audio(args.seconds)
-    step = full.config.samples_per_token
-    usable = len(audio) // step * step
-    mel = full.mel.frames(torch.from_numpy(audio[: usable + full.mel.cfg.n_fft - full.mel.cfg.hop_length])[None])
-    mel = mel[..., : mel.shape[-1] // 8 * 8]
-    positions = mel.shape[-1] // 8
-    tokens = torch.randint(0, full.config.decoder.vocab_size, (1, positions),
-                           generator=torch.Generator().manual_seed(1))
-    scales = full.net.decoder.delay_scales(full.config.delay_tokens(480))
+    mel, tokens, scales = teacher_inputs(full, audio, seed=1)
+    positions = tokens.shape[1]
     reference = logits(full.net, mel, tokens, scales)
     print(f"config={args.config} audio {args.seconds:g} s ({positions} positions, random input tokens); "
           f"machine: {machine()}")

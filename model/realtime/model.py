@@ -34,8 +34,8 @@ class RealtimeModel:
     ) -> None:
         self.config, self.net, self.tokenizer = cfg, net, tokenizer
         self.device, self.dtype, self.source = device, dtype, source
-        self.precision: str = getattr(net, "precision", "full")  # how the matrices are stored, see model.precision
-        self.kept_full: list[str] = getattr(net, "kept_full", [])  # matrices fp16 could not hold, left in dtype
+        self.precision: str = net.precision  # how the matrices are stored, see model.precision
+        self.kept_full: list[str] = net.kept_full  # matrices fp16 could not hold, left in dtype
         self.mel = LogMel(cfg.mel, device)
         self._pad = tokenizer.control("[STREAMING_PAD]")
         self._scales: dict[int, list[torch.Tensor]] = {}

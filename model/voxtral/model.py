@@ -38,8 +38,8 @@ class VoxtralModel:
     ) -> None:
         self.config, self.net, self.tokenizer, self.prompts = cfg, net, tokenizer, prompts
         self.device, self.dtype, self.source = device, dtype, source
-        self.precision: str = getattr(net, "precision", "full")  # how the matrices are stored, see model.precision
-        self.kept_full: list[str] = getattr(net, "kept_full", [])  # matrices fp16 could not hold, left in dtype
+        self.precision: str = net.precision  # how the matrices are stored, see model.precision
+        self.kept_full: list[str] = net.kept_full  # matrices fp16 could not hold, left in dtype
         self.mel = LogMel(cfg.mel, device)
         self._audio_token = tokenizer.control("[AUDIO]")
         self._pad = tokenizer.control("<pad>")

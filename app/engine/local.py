@@ -15,10 +15,16 @@ def describe_torch_device(device: torch.device) -> str:
     return device.type.upper()
 
 
+def describe_placement(model: RealtimeModel) -> str:
+    """Where a loaded model runs and, unless they are as stored, how it keeps its weights: "CPU (int8 weights)"."""
+    weights = "" if model.precision == "full" else f" ({model.precision} weights)"
+    return describe_torch_device(model.device) + weights
+
+
 class LocalEngine:
     def __init__(self, model: RealtimeModel) -> None:
         self.model = model
-        self._device_name = describe_torch_device(model.device)
+        self._device_name = describe_placement(model)
 
     @property
     def device_name(self) -> str:

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.engine.local import describe_torch_device
+from app.engine.local import describe_placement
 from app.settings import DEFAULT_REALTIME_MODEL, ModelSettings
 from app.setup.device_info import SpeedReport, describe_device
 from app.setup.loader import DOWNLOADING, ModelLoader
@@ -371,9 +371,7 @@ class ModelSetupDialog(TextFittingDialog):
 
     def _on_loaded(self, model: RealtimeModel) -> None:
         self._model = model
-        weights = {"fp16": " (fp16 weights)", "int8": " (int8 weights)"}.get(getattr(model, "precision", "full"), "")
-        self._loaded.setText(f"Loaded: {short_model_name(self._source)} on {describe_torch_device(model.device)}"
-                             f"{weights}")
+        self._loaded.setText(f"Loaded: {short_model_name(self._source)} on {describe_placement(model)}")
         self._bar.setRange(0, _BAR_STEPS)
         self._bar.setValue(_BAR_STEPS)
         self._status.setText(READY)

@@ -294,3 +294,11 @@ def test_a_stream_that_let_its_old_tokens_go_still_ends_with_the_right_text(qtbo
     assert len(rec.ids()) > 5 * 4  # far more tokens than the streams kept
     assert rec.text() == unbounded.text and len(unbounded.text) > 10
     assert rec.captions[-1].final
+
+
+def test_the_engine_names_how_the_model_keeps_its_weights(tiny_realtime) -> None:
+    from model import load_realtime
+
+    assert LocalEngine(tiny_realtime.model).device_name == "CPU"  # an fp32 checkpoint, kept as stored
+    int8 = load_realtime(tiny_realtime.folder, device="cpu", precision="int8")
+    assert LocalEngine(int8).device_name == "CPU (int8 weights)"

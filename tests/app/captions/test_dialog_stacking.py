@@ -1,5 +1,6 @@
-"""The program's dialogs open above the caption overlay, on a real X screen with a window manager that keeps
-always-on-top windows above the others (openbox), checked by the pixels where the dialog's OK button is."""
+"""The program's dialogs stay above the caption overlay, on a real X screen with a window manager that keeps
+always-on-top windows above the others (openbox), checked by the pixels where the dialog's OK button is: a dialog
+opened over the overlay, and the overlay appearing over an open dialog (the settings dialog's style preview)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ style = CaptionStyle(font_size=160, lines=3, background_color="{OVERLAY_COLOUR}"
 overlay = CaptionOverlay(style, {{}}, False)
 if sys.argv[1] == "kept-above":
     DialogsAboveOverlay(overlay)
-overlay.show()
+overlay_first = sys.argv[2] == "overlay-first"
+if overlay_first:
+    overlay.show()
 dialog = QDialog()
 dialog.setWindowTitle("Settings")
 layout = QVBoxLayout(dialog)
@@ -48,7 +51,11 @@ def report():
     print(json.dumps([at.x(), at.y(), ok.width(), ok.height()]), flush=True)
 
 
-QTimer.singleShot(800, dialog.show)
+if overlay_first:
+    QTimer.singleShot(800, dialog.show)
+else:
+    dialog.show()
+    QTimer.singleShot(800, overlay.show)
 QTimer.singleShot(2500, report)
 done = QSocketNotifier(sys.stdin.fileno(), QSocketNotifier.Type.Read)  # the test closes stdin when it has looked
 done.activated.connect(app.quit)
@@ -65,11 +72,12 @@ def magenta_share(image: QImage, x: int, y: int, w: int, h: int) -> float:
 
 @pytest.mark.skipif(bool(missing_tools(window_manager=True)),
                     reason=f"needs {', '.join(missing_tools(window_manager=True))} (test.sh installs them)")
-def test_a_dialog_opens_above_a_large_overlay(tmp_path) -> None:
+@pytest.mark.parametrize("order", ["overlay-first", "dialog-first"])
+def test_a_dialog_stays_above_a_large_overlay(tmp_path, order: str) -> None:
     shares = {}
     with composited_xvfb(1280, 720, window_manager=True) as screen:
         for mode in ("plain", "kept-above"):  # "plain": what the overlay does to a dialog without the filter
-            child = subprocess.Popen([sys.executable, "-c", SHOW, mode], cwd=ROOT, env=screen.env(),
+            child = subprocess.Popen([sys.executable, "-c", SHOW, mode, order], cwd=ROOT, env=screen.env(),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
                 line = child.stdout.readline()

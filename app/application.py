@@ -53,6 +53,8 @@ from app.ui.tray import Tray
 from model import AudioInputError, RealtimeModel
 from model import device as devices
 
+WAITING_FOR_MODEL = "Captions start as soon as the model is loaded."
+
 
 class Captionist(QObject):
     recordingFailed = Signal(str)  # from the recorder's writer thread; shown on the GUI thread
@@ -74,6 +76,9 @@ class Captionist(QObject):
         self._start_when_loaded = False
         self._quitting = False
         self._estimate = ""  # the speed estimate shown as a notice until live step times are known
+        # Notices that a new start of captions makes stale (waiting for the model, a failed load, no source chosen,
+        # the last session's stream problems); start-up problems are not among them and stay
+        self._passing: set[str] = set()
 
         self.live = LiveCaptions(capture_options=capture_options, parent=self)
         self.window = MainWindow()
@@ -114,7 +119,7 @@ class Captionist(QObject):
         self.live.caption.connect(self._caption)
         self.live.gap.connect(self._gap)
         self.live.status.connect(self._status)
-        self.live.notice.connect(w.show_notice)
+        self.live.notice.connect(self._passing_notice)
         self.live.level.connect(self._level)
         self.live.started.connect(lambda: w.set_running(True))
         self.live.stopped.connect(self._stopped)
@@ -322,7 +327,8 @@ class Captionist(QObject):
         self._start_when_loaded = False
         self.window.model_label.setText("No model loaded")
         self.window.set_running(False)
-        self.window.show_notice(Notice(Severity.ERROR, f"{message} Open Tools → Model… to choose another."))
+        self.window.remove_notice(WAITING_FOR_MODEL)
+        self._passing_notice(Notice(Severity.ERROR, f"{message} Open Tools → Model… to choose another."))
 
     def _measured(self, report: SpeedReport) -> None:
         if not report.keeps_up:
@@ -345,7 +351,7 @@ class Captionist(QObject):
                     self.start_captions()
                 return
             self._start_when_loaded = True
-            self.window.show_notice(Notice(Severity.INFO, "Captions start as soon as the model is loaded."))
+            self._passing_notice(Notice(Severity.INFO, WAITING_FOR_MODEL))
             if self._loader is None and self.settings.model.source:
                 self.load_model()
             elif not self.settings.model.source:
@@ -355,9 +361,11 @@ class Captionist(QObject):
             self.live.stop(then=self.start_captions)
             return
         if not sources:
-            self.window.show_notice(Notice(Severity.ERROR, "Choose at least one audio source to caption."))
+            self._passing_notice(Notice(Severity.ERROR, "Choose at least one audio source to caption."))
             return
-        self.window.clear_notice()
+        for message in self._passing:
+            self.window.remove_notice(message)
+        self._passing.clear()
         self.overlay.clear()  # a new session: the last one's words are not continued
         self.window.transcript.start_session(datetime.now())
         if not self.overlay.isVisible():
@@ -374,6 +382,10 @@ class Captionist(QObject):
         echo = self.settings.audio.echo_suppression  # acts only with a microphone and the computer's sound together
         self.live.start(sources, delay_ms=model.delay_ms, lag_ceiling_s=model.lag_ceiling_s, listeners=listeners,
                         echo_cancellation=echo, echo_suppression=echo)
+
+    def _passing_notice(self, notice: Notice) -> None:
+        self._passing.add(notice.message)
+        self.window.show_notice(notice)
 
     def _show_recording(self, recording: bool) -> None:
         """Whether this session is kept must be plain to see: people in a meeting may not have agreed to it."""

@@ -10,7 +10,7 @@ import soundfile
 from PySide6.QtWidgets import QApplication, QPushButton, QToolBar, QWidget
 
 from app.application import Captionist
-from app.events import MODEL_RATE, AudioBlock, AudioSource, SourceKind
+from app.events import MODEL_RATE, AudioBlock, AudioSource, Notice, Severity, SourceKind
 from app.recording.recorder import SessionRecorder
 from app.recording.session_folder import (
     SessionState,
@@ -395,3 +395,27 @@ def test_shortcut_problems_the_desktop_reports_later_are_shown(qtbot, program) -
     app.shortcuts.problemsChanged.emit([problem])  # as the Wayland portal answers, after register returned
     assert problem in app.window.notice_label.text()
     assert app._shortcut_problems == [problem]  # and the Shortcuts page is given them when it opens
+
+
+def test_a_failed_load_takes_the_waiting_notice_and_a_start_keeps_the_problems_that_still_apply(qtbot, program,
+                                                                                              speech_file) -> None:
+    from app.application import WAITING_FOR_MODEL
+
+    path, _ = speech_file
+    app = program()
+    app.add_file_source(path)
+    lasting = "The settings file was damaged and set aside."  # a start-up problem: a start does not answer it
+    app.window.show_notice(Notice(Severity.WARNING, lasting))
+    app._start_when_loaded = True
+    app._passing_notice(Notice(Severity.INFO, WAITING_FOR_MODEL))
+    app._model_failed("The model folder is empty.")
+    text = app.window.notice_label.text()
+    assert WAITING_FOR_MODEL not in text and "The model folder is empty." in text and lasting in text
+    app.show()  # the model loads
+    qtbot.waitUntil(lambda: app.live.engine is not None, timeout=60000)
+    with qtbot.waitSignal(app.live.stopped, timeout=60000):
+        app.start_captions()
+        qtbot.waitUntil(lambda: app.live.running, timeout=30000)
+        text = app.window.notice_label.text()
+        assert "The model folder is empty." not in text  # it no longer applies
+        assert lasting in text and app.window.notice_label.isVisibleTo(app.window)

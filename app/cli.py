@@ -446,17 +446,41 @@ def _version() -> str:
         return "(not installed)"
 
 
+BEFORE = "before_"  # the prefix of an option's destination when it is given before the subcommand
+
+
+def shared_options(p: argparse.ArgumentParser, *, before: bool = False, delay_help: str = "") -> None:
+    """The options of both subcommands that may also come before them (--model and --offline are the window's
+    own too); the same types and choices both ways, so each is checked wherever it is given."""
+    def add(flag: str, **kwargs) -> None:
+        dest = flag.lstrip("-").replace("-", "_")
+        if before:
+            kwargs.update(dest=BEFORE + dest, help=argparse.SUPPRESS)
+        p.add_argument(flag, default=None, **kwargs)
+
+    add("--device", help="cpu, cuda or cuda:N (default: the GPU if there is one)")
+    add("--precision", choices=PRECISION_CHOICES,
+        help="how the weights are kept: auto (fp16 on a CPU, half the memory of fp32 and the same results), full "
+             "(as stored), int8 (a quarter of the memory; its accuracy on real speech is not measured). Default: "
+             "the program's setting, else auto")
+    add("--server", metavar="URL",
+        help="use a model a vLLM server serves (http(s)://host:port) instead of one on this computer")
+    add("--api-key-file", metavar="FILE", help="with --server: a file whose first line is the server's API key")
+    add("--delay-ms", type=int, metavar="MS", help=delay_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="captionist", description="Live captions and transcripts, on your machine.",
-        epilog="--model and --offline may also come before a subcommand; given after it, they hold for it alone. "
-               "The model used is the one given with --model, else the one chosen in the program's settings, else "
-               f"{DEFAULT_MODEL}.")
+        epilog="The options of transcribe and stream may also come before the subcommand; given on both sides, the "
+               "one after it holds. The model used is the one given with --model, else the one chosen in the "
+               f"program's settings, else {DEFAULT_MODEL}.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--model", dest="gui_model", metavar="SOURCE",
                         help="model folder or hub repo id (saved in the settings)")
     parser.add_argument("--play", metavar="FILE", help="caption this file played as a live source")
     parser.add_argument("--offline", action="store_true", help="never contact the model hub")
+    shared_options(parser, before=True)  # not listed here: the epilog names them
     sub = parser.add_subparsers(dest="command")
 
     def model_options(p: argparse.ArgumentParser, delay_help: str) -> None:
@@ -464,16 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="model folder or hub repo id (default: the one chosen in the program's settings, else "
                             f"{DEFAULT_MODEL}); with --server, the name of a "
                             "model the server serves (default: the one named Realtime, else the only one)")
-        p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: the GPU if there is one)")
-        p.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
-                       help="how the weights are kept: auto (fp16 on a CPU, half the memory of fp32 and the same "
-                            "results), full (as stored), int8 (a quarter of the memory; its accuracy on real speech "
-                            "is not measured). Default: the program's setting, else auto")
-        p.add_argument("--server", metavar="URL", default=None,
-                       help="use a model a vLLM server serves (http(s)://host:port) instead of one on this computer")
-        p.add_argument("--api-key-file", metavar="FILE", default=None,
-                       help="with --server: a file whose first line is the server's API key")
-        p.add_argument("--delay-ms", type=int, default=None, help=delay_help)
+        shared_options(p, delay_help=delay_help)
         # SUPPRESS: given before the subcommand, the top-level --offline holds
         p.add_argument("--offline", action="store_true", default=argparse.SUPPRESS,
                        help="never contact the model hub: a repo id must already be on this computer")
@@ -505,11 +520,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    before = {name: value for name, value in vars(args).items() if name.startswith(BEFORE) and value is not None}
     if args.command is None:
+        if before:
+            flag = "--" + next(iter(before))[len(BEFORE):].replace("_", "-")
+            parser.error(f"{flag} goes with transcribe or stream (the window takes it from its settings)")
         from app.gui import run
 
         return run(model=args.gui_model, play=args.play, offline=args.offline)
     args.model = args.model or args.gui_model  # given before the subcommand
+    for name, value in before.items():
+        if getattr(args, name[len(BEFORE):]) is None:
+            setattr(args, name[len(BEFORE):], value)
     if getattr(args, "server", None) is None:
         if getattr(args, "api_key_file", None):
             parser.error("--api-key-file goes with --server")

@@ -245,6 +245,28 @@ def test_model_given_before_the_subcommand_holds_for_it(tiny_realtime, audio_fil
     assert capsys.readouterr().out.strip()
 
 
+def test_every_option_of_the_subcommands_may_come_before_them(tiny_realtime, audio_files, capsys) -> None:
+    wav = audio_files["wav"]
+    assert run("transcribe", wav, "--model", tiny_realtime.folder, "--device", "cpu", "--precision", "full",
+               "--delay-ms", "480") == 0
+    after = capsys.readouterr().out
+    assert run("--device", "cpu", "--precision", "full", "--delay-ms", "480", "transcribe", wav, "--model",
+               tiny_realtime.folder) == 0
+    assert capsys.readouterr().out == after and after.strip()
+    # checked as after the subcommand; given on both sides, the one after holds
+    assert run("--delay-ms", "100", "transcribe", wav, "--model", tiny_realtime.folder) == 2
+    assert "--delay-ms must be a multiple of 80" in capsys.readouterr().err
+    assert run("--delay-ms", "100", "transcribe", wav, "--model", tiny_realtime.folder, "--delay-ms", "480") == 0
+    assert capsys.readouterr().out == after
+    assert run("--precision", "fp8", "transcribe", wav) == 2
+    assert "invalid choice: 'fp8'" in capsys.readouterr().err
+    assert run("--api-key-file", "key.txt", "transcribe", wav, "--model", tiny_realtime.folder) == 2
+    assert "--api-key-file goes with --server" in capsys.readouterr().err
+    # the window takes these from its settings: said, not ignored
+    assert run("--device", "cpu") == 2
+    assert "--device goes with transcribe or stream" in capsys.readouterr().err
+
+
 def test_without_model_the_one_saved_in_the_settings_is_used(tiny_realtime, audio_files, tmp_path, capsys) -> None:
     from app.settings import ModelSettings, Settings, SettingsStore, default_path
 

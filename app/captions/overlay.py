@@ -352,7 +352,7 @@ class CaptionOverlay(QWidget):
         screen = self._screen()
         if self._dock != FLOATING:
             area = screen.availableGeometry()
-            y = area.top() if self._dock == DOCK_TOP else area.bottom() + 1 - self.height()
+            y = area.top() if self._dock == DOCK_TOP else max(area.top(), area.bottom() + 1 - self.height())
             self.setGeometry(area.x(), y, area.width(), self.height())
             return
         saved = self._placements.get(screen.name())
@@ -389,7 +389,7 @@ class CaptionOverlay(QWidget):
         w = max(self.minimumWidth(), min(w, area.width()))
         h = self.height()
         x = min(max(x, area.left()), area.right() + 1 - w)
-        y = min(max(y, area.top()), area.bottom() + 1 - h)
+        y = max(min(y, area.bottom() + 1 - h), area.top())  # taller than the screen: the handle on top stays on it
         return QRect(x, y, w, h)
 
     # --- fading ----------------------------------------------------------------------------------------------

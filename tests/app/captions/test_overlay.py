@@ -368,6 +368,18 @@ def test_dragging_or_resizing_never_leaves_it_off_the_screen(qtbot) -> None:
     assert area.contains(QRect(x, y, w, h))  # what is remembered is on the screen too
 
 
+@pytest.mark.parametrize("dock", ["floating", "bottom"])
+def test_an_overlay_taller_than_the_screen_keeps_its_handle_on_it(qtbot, dock: str) -> None:
+    overlay = make(qtbot, CaptionStyle(font_size=160, lines=3, fade_after_s=0), dock=dock)
+    area = QGuiApplication.primaryScreen().availableGeometry()
+    assert overlay.height() > area.height()  # 160 pt in three lines
+    for by in (QPoint(0, 5000), QPoint(0, -5000), QPoint(0, 5000)):
+        drag(overlay, QPoint(overlay.width() // 2, 10), by)
+        assert overlay.y() == area.top(), by  # the strip with the handle and the buttons is on the screen
+    overlay.reset_position()
+    assert overlay.y() == area.top()
+
+
 def test_a_screen_that_changes_brings_it_back(qtbot) -> None:
     overlay = make(qtbot)
     screen = QGuiApplication.primaryScreen()

@@ -146,16 +146,19 @@ def size_note(size: int | str | None, *, on_disk: bool, offline: bool, asking: b
     return f"Download size unknown: {size}." if size else SIZE_UNKNOWN
 
 
-def start_text(choice: str, *, offline: bool, on_disk: bool, size: int | None) -> str:
+def start_text(choice: str, *, offline: bool, on_disk: bool, size: int | str | None) -> str:
     """What the setup dialog's start button says it will do: ``choice`` is "hub", "folder" or "server"; ``on_disk``
-    whether the hub's model is on this computer; ``size`` its download size in bytes, None while unknown."""
+    whether the hub's model is on this computer; ``size`` its download size in bytes, why the hub could not tell
+    (a str), or None when not asked yet (the button then asks first: a download starts only with its size shown)."""
     if choice == "server":
         return "Set up the &server…"
     if choice == "folder":
         return "&Use folder"
     if offline or on_disk:
         return "Lo&ad from this computer"
-    return f"&Download and load ({format_size(size) if size is not None else 'size unknown'})"
+    if size is None:
+        return "&Download and load…"
+    return f"&Download and load ({format_size(size) if isinstance(size, int) else 'size unknown'})"
 
 
 @dataclass(frozen=True)

@@ -272,8 +272,7 @@ class ModelSetupDialog(TextFittingDialog):
             widget.setEnabled(not running)
         self._offline.setEnabled(not running and not server)
         choice = "hub" if hub else "server" if server else "folder"
-        self._start.setText(start_text(choice, offline=offline, on_disk=on_disk,
-                                       size=size if isinstance(size, int) else None))
+        self._start.setText(start_text(choice, offline=offline, on_disk=on_disk, size=size))
         self._start.setEnabled(not running)
         self._cancel.setEnabled(running)
 
@@ -314,6 +313,10 @@ class ModelSetupDialog(TextFittingDialog):
             source = self._repo.text().strip()
             if not looks_like_repo_id(source):
                 self._show_error(f"'{source}' is not a Hugging Face repo id of the form owner/name.")
+                return
+            if (not self.offline() and source not in self._sizes and find_cached(source, self._cache_dir) is None):
+                if self._size_check is None:  # the size first; the next press downloads
+                    self._ask_size()
                 return
         else:
             source = self._path.text().strip()

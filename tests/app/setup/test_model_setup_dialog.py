@@ -57,15 +57,25 @@ def _bar(dialog: ModelSetupDialog) -> QProgressBar:
     return _find(dialog, QProgressBar, "Download progress")  # type: ignore[return-value]
 
 
+def _press_start(qtbot: QtBot, dialog: ModelSetupDialog) -> None:
+    """Presses Start; for a download whose size is not known yet, a second time once the first has shown it."""
+    start = _button(dialog, "Start")
+    asks_first = start.text() == "&Download and load…"
+    qtbot.mouseClick(start, Qt.MouseButton.LeftButton)
+    if asks_first:
+        qtbot.waitUntil(lambda: start.text() != "&Download and load…" and start.isEnabled(), timeout=WAIT_MS)
+        qtbot.mouseClick(start, Qt.MouseButton.LeftButton)
+
+
 def test_download_moves_the_bar_and_shows_sizes(qtbot: QtBot, hub: FakeHub, cache: Path, checkpoint: Path) -> None:
     hub.throttle(512 * KB)  # about 1.5 s, so the bar is seen mid-way
     dialog = _dialog(qtbot, cache, ModelSettings(source=REPO))
     values: list[int] = []
     _bar(dialog).valueChanged.connect(values.append)
     texts: list[str] = []
-    assert _button(dialog, "Start").text() == "&Download and load (size unknown)"
+    assert _button(dialog, "Start").text() == "&Download and load…"
 
-    qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
+    _press_start(qtbot, dialog)
     qtbot.waitUntil(lambda: 0 < _bar(dialog).value() < 1000, timeout=WAIT_MS)
     texts += [_label(dialog, "Status"), _label(dialog, "Download size")]
     assert not _button(dialog, "Start").isEnabled() and _button(dialog, "Cancel download").isEnabled()
@@ -96,7 +106,7 @@ def test_cancel_keeps_the_partial_download_and_says_so(
     hub.throttle(128 * KB, REPO, WEIGHTS)  # five seconds for the weights: cancelled long before
     dialog = _dialog(qtbot, cache, ModelSettings(source=REPO))
 
-    qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
+    _press_start(qtbot, dialog)
     qtbot.waitUntil(lambda: _bar(dialog).value() > 0, timeout=WAIT_MS)
     qtbot.mouseClick(_button(dialog, "Cancel download"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _label(dialog, "Status") == CANCELLED, timeout=WAIT_MS)
@@ -123,7 +133,7 @@ def test_a_folder_chosen_with_browse_is_loaded(
     qtbot.mouseClick(_button(dialog, "Browse for the model folder"), Qt.MouseButton.LeftButton)
     assert _find(dialog, QLineEdit, "Model folder").text() == str(checkpoint)  # type: ignore[attr-defined]
     assert _button(dialog, "Start").text() == "&Use folder"
-    qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
+    _press_start(qtbot, dialog)
     qtbot.waitUntil(lambda: dialog.loaded_model() is not None, timeout=WAIT_MS)
 
     assert dialog.chosen_source() == str(checkpoint)
@@ -138,7 +148,7 @@ def test_a_folder_without_the_tokenizer_is_refused_in_the_dialog(
     dialog = _dialog(qtbot, cache, ModelSettings(source=str(folder)))
     assert _find(dialog, QRadioButton, "Use a folder on this computer").isChecked()  # type: ignore[attr-defined]
 
-    qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
+    _press_start(qtbot, dialog)
 
     problem = _find(dialog, QLabel, "Problem")
     assert problem.isVisible() and "lacks tekken.json (the tokenizer)" in problem.text()  # type: ignore[attr-defined]
@@ -149,7 +159,7 @@ def test_offline_without_the_model_shows_the_message(qtbot: QtBot, hub: FakeHub,
     dialog = _dialog(qtbot, cache, ModelSettings(source=REPO, offline=True))
     assert dialog.offline()
 
-    qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
+    _press_start(qtbot, dialog)
     qtbot.waitUntil(lambda: _find(dialog, QLabel, "Problem").isVisible(), timeout=WAIT_MS)
 
     assert _label(dialog, "Problem").startswith("Offline mode is on and the model is not on this computer")
@@ -216,7 +226,7 @@ def test_the_button_says_what_it_does_and_the_size_is_asked_for_only_when_wanted
     assert not check.isEnabled() and _label(dialog, "Download size").startswith("Not on this computer")
 
     qtbot.mouseClick(offline, Qt.MouseButton.LeftButton)
-    assert start.text() == "&Download and load (size unknown)"
+    assert start.text() == "&Download and load…"
     assert _label(dialog, "Download size") == "Download size unknown."
     assert hub.requests == []  # nothing is asked of the hub until the user asks
 
@@ -228,7 +238,21 @@ def test_the_button_says_what_it_does_and_the_size_is_asked_for_only_when_wanted
     assert hub.files_downloaded(REPO) == set()
 
     _find(dialog, QLineEdit, "Repository id").setText("mistralai/Other")  # type: ignore[attr-defined]
-    assert start.text() == "&Download and load (size unknown)" and check.isEnabled()
+    assert start.text() == "&Download and load…" and check.isEnabled()
+
+
+def test_a_download_starts_only_once_its_size_is_shown(qtbot: QtBot, hub: FakeHub, cache: Path,
+                                                      checkpoint: Path) -> None:
+    dialog = _dialog(qtbot, cache, ModelSettings(source=REPO))
+    start = _button(dialog, "Start")
+    qtbot.mouseClick(start, Qt.MouseButton.LeftButton)  # the first press asks the hub for the size only
+    size = format_size(sum(p.stat().st_size for p in checkpoint.iterdir()))
+    qtbot.waitUntil(lambda: _label(dialog, "Download size") == f"Download size: {size}", timeout=WAIT_MS)
+    assert start.text() == f"&Download and load ({size})"
+    assert hub.files_downloaded(REPO) == set() and dialog.loaded_model() is None
+    qtbot.mouseClick(start, Qt.MouseButton.LeftButton)  # the second, with the size in view, downloads
+    qtbot.waitUntil(lambda: dialog.loaded_model() is not None, timeout=60000)
+    assert hub.files_downloaded(REPO)
 
 
 def test_a_size_the_hub_cannot_tell_says_why_and_can_be_asked_again(qtbot: QtBot, hub: FakeHub, cache: Path) -> None:
@@ -262,7 +286,7 @@ def test_an_error_is_shown_whole_and_nothing_is_squeezed(qtbot: QtBot, cache: Pa
     dialog = _dialog(qtbot, cache, ModelSettings(source=str(tmp_path)))  # a folder that holds no model
     qtbot.waitExposed(dialog)
     assert crushed(dialog) == []
-    qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
+    _press_start(qtbot, dialog)
     assert "holds no Voxtral Realtime model" in _label(dialog, "Problem")
     qtbot.waitUntil(lambda: crushed(dialog) == [])  # as soon as the layout has taken in the text
 
@@ -274,7 +298,7 @@ def test_the_saved_precision_is_how_the_dialog_loads_and_it_says_so(
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(checkpoint))
     qtbot.keyClick(_find(dialog, QRadioButton, "Use a folder on this computer"), Qt.Key.Key_Space)
     qtbot.mouseClick(_button(dialog, "Browse for the model folder"), Qt.MouseButton.LeftButton)
-    qtbot.mouseClick(_button(dialog, "Start"), Qt.MouseButton.LeftButton)
+    _press_start(qtbot, dialog)
     qtbot.waitUntil(lambda: dialog.loaded_model() is not None, timeout=WAIT_MS)
     assert dialog.loaded_model().precision == "int8"
     assert _label(dialog, "Loaded model").endswith(" on CPU (int8 weights)")

@@ -250,7 +250,9 @@ def test_an_unknown_download_size_says_why(hub: FakeHub, monkeypatch: pytest.Mon
 def test_what_the_setup_dialog_says_about_a_download() -> None:
     gb = 8_900_000_000
     assert start_text("hub", offline=False, on_disk=False, size=gb) == "&Download and load (8.9 GB)"
-    assert start_text("hub", offline=False, on_disk=False, size=None) == "&Download and load (size unknown)"
+    assert start_text("hub", offline=False, on_disk=False, size=None) == "&Download and load…"  # asks the size first
+    assert start_text("hub", offline=False, on_disk=False, size="the hub cannot be reached") == (
+        "&Download and load (size unknown)")
     for offline, on_disk in ((True, False), (False, True), (True, True)):  # never "Download" with nothing to fetch
         assert start_text("hub", offline=offline, on_disk=on_disk, size=gb) == "Lo&ad from this computer"
     assert start_text("folder", offline=True, on_disk=False, size=None) == "&Use folder"

@@ -50,6 +50,7 @@ class LiveCaptions(QObject):
         self._echo_timer.setTimerType(Qt.TimerType.PreciseTimer)  # a coarse timer may fire early
         self._echo_timer.timeout.connect(self._echo_due)
         self.sources: tuple[AudioSource, ...] = ()
+        self._paused = False
 
     @property
     def engine(self) -> Engine | None:
@@ -62,6 +63,19 @@ class LiveCaptions(QObject):
     @property
     def running(self) -> bool:
         return self._worker is not None
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume the running session: while paused the sources deliver silence, so nothing said is
+        recorded or captioned, and the session, its timeline and its recording go on; each pause is a ``gap``."""
+        if not self.running or self._stopping:
+            return
+        self._paused = paused
+        for capture in self._captures:
+            capture.set_paused(paused)
 
     def start(
         self,
@@ -102,6 +116,7 @@ class LiveCaptions(QObject):
             capture = Capture(source, queue, listeners=listeners, **self._capture_options)
             capture.level.connect(self.level)
             capture.notice.connect(self.notice)
+            capture.gap.connect(self.gap)
             capture.finished.connect(self._capture_finished)
             self._captures.append(capture)
         self._worker.start()
@@ -139,6 +154,7 @@ class LiveCaptions(QObject):
         self._captures.clear()
         self._worker = None
         self._stopping = False
+        self._paused = False
         self._echo = None
         self._echo_timer.stop()
 
@@ -157,6 +173,7 @@ class LiveCaptions(QObject):
         if worker is not None:
             worker.deleteLater()
         self._stopping = False
+        self._paused = False
         echo, self._echo = self._echo, None
         self._echo_timer.stop()
         if echo is not None:  # words still held (a stream that ended without its final event)

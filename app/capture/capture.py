@@ -22,11 +22,12 @@ from app.audio_queue import AudioQueue
 from app.capture.devices import import_sounddevice, open_input_stream, resolve
 from app.capture.errors import CaptureError
 from app.capture.file_source import FilePlayer
-from app.events import MODEL_RATE, AudioBlock, AudioSource, LevelReading, Notice, Severity, SourceKind
+from app.events import MODEL_RATE, AudioBlock, AudioSource, CaptionGap, LevelReading, Notice, Severity, SourceKind
 from model.audio import StreamResampler
 from model.errors import AudioInputError
 
 FALLBACK_RATES = (48000, 44100, 16000)
+PAUSED = "captions paused"  # the reason a pause gives its stretch of silence
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
 LEVEL_INTERVAL_S = 0.05  # ~20 level readings per second
 RING_SECONDS = 2.0  # how far the capture thread may fall behind the PortAudio callback before audio is lost
@@ -147,6 +148,7 @@ class Capture(QThread):
 
     level = Signal(object)  # LevelReading
     notice = Signal(object)  # Notice
+    gap = Signal(object)  # CaptionGap: a stretch delivered as silence while paused
     ended = Signal(str)  # the source id; emitted once when the thread ends, whatever the reason
 
     def __init__(
@@ -180,6 +182,8 @@ class Capture(QThread):
         self._delivered = 0  # 16 kHz samples delivered so far; written only by the capture thread
         self._device_rate: int | None = None
         self._lost_at: float | None = None  # when the device was lost, until audio flows again
+        self._paused = threading.Event()
+        self._paused_from: int | None = None  # where the silence of a pause began; capture thread only
 
     # -- from any thread -------------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -188,6 +192,14 @@ class Capture(QThread):
         ring = self._ring
         if ring is not None:
             ring.wake()
+
+    def set_paused(self, paused: bool) -> None:
+        """While paused, silence of the same length is delivered instead of what the source hears: nothing said
+        then is recorded or captioned, and the timeline keeps wall time. The stretch is reported as a ``gap``."""
+        if paused:
+            self._paused.set()
+        else:
+            self._paused.clear()
 
     @property
     def captured_seconds(self) -> float:
@@ -209,6 +221,7 @@ class Capture(QThread):
         except Exception as exc:  # the thread must end with a message, never silently
             self._notify(Severity.ERROR, f"Capture from {self.source.name} stopped after an unexpected error: {exc!r}")
         finally:
+            self._pause_ends()
             self.ended.emit(self.source.id)
 
     def _run_file(self) -> None:
@@ -371,6 +384,12 @@ class Capture(QThread):
             return
         # Callers hand over arrays nothing writes to again (resampled, mixed down, read from the ring, a file): no
         # copy is needed, only a guard, since listeners and the queue share them.
+        if self._paused.is_set():
+            samples = np.zeros(samples.size, dtype=np.float32)
+            if self._paused_from is None:
+                self._paused_from = self._delivered
+        else:
+            self._pause_ends()
         samples = np.ascontiguousarray(samples, dtype=np.float32)
         samples.flags.writeable = False
         block = AudioBlock(self.source.id, samples, self._delivered / MODEL_RATE)
@@ -385,6 +404,12 @@ class Capture(QThread):
         self._delivered += samples.size
         for reading in self._meter.add(samples):
             self.level.emit(reading)
+
+    def _pause_ends(self) -> None:
+        if self._paused_from is not None and self._delivered > self._paused_from:
+            self.gap.emit(CaptionGap(self.source.id, self._paused_from / MODEL_RATE, self._delivered / MODEL_RATE,
+                                     PAUSED))
+        self._paused_from = None
 
     def _notify(self, severity: Severity, message: str) -> None:
         self.notice.emit(Notice(severity, message, self.source.id))

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 
 from app.audio_queue import AudioQueue
-from app.capture.capture import Capture
+from app.capture.capture import PAUSED, Capture
 from app.capture.devices import list_sources
 from app.events import MODEL_RATE, AudioBlock, AudioSource, Severity, SourceKind
 from model.audio import StreamResampler
@@ -238,6 +238,32 @@ def test_a_looping_file_repeats_until_stopped(qtbot, tmp_path):
     audio = run.audio()
     assert audio.size >= 3.5 * tone.size
     np.testing.assert_array_equal(audio, np.resize(tone, audio.size))
+
+
+def test_a_pause_delivers_silence_on_the_same_timeline_and_reports_the_stretch(qtbot, tmp_path):
+    tone = (0.3 * np.sin(2 * np.pi * 300 * np.arange(3200) / MODEL_RATE)).astype(np.float32)
+    run = Run(_write(tmp_path / "tone.wav", tone, MODEL_RATE), speed=4.0, loop=True)
+    gaps = []
+    run.capture.gap.connect(gaps.append)
+    run.start()
+    run.wait_audio(0.5)
+    run.capture.set_paused(True)
+    run.wait_audio(1.5)
+    run.capture.set_paused(False)
+    run.wait_audio(2.5)
+    qtbot.waitUntil(lambda: bool(gaps), timeout=3000)  # at the first block after the resume
+    run.finish(qtbot)
+
+    (gap,) = gaps
+    assert gap.source_id == run.capture.source.id and gap.reason == PAUSED
+    assert 0.5 <= gap.start_s < gap.end_s <= 1.6 and gap.end_s - gap.start_s >= 0.8
+    audio = run.audio()
+    a, b = round(gap.start_s * MODEL_RATE), round(gap.end_s * MODEL_RATE)
+    assert not audio[a:b].any()  # nothing the source heard while paused
+    played = np.resize(tone, audio.size)  # the file went on playing meanwhile: the timeline kept its time
+    np.testing.assert_array_equal(audio[:a], played[:a])
+    np.testing.assert_array_equal(audio[b:], played[b:])
+    run.assert_continuous_timeline()
 
 
 def test_an_unreadable_file_is_reported(qtbot, tmp_path):

@@ -107,7 +107,7 @@ class CaptionsPage(QWidget):
         add_row(form, "&Background colour:", self.background_color, self.background_color.edit)
         add_row(form, "Background opacit&y:", opacity, self.opacity_slider)
         form.addRow("", self.outline_box)
-        form.addRow("Lin&es shown:", self.lines_spin)
+        form.addRow("Lines sho&wn:", self.lines_spin)
         form.addRow("Line le&ngth:", self.length_spin)
         form.addRow("Fa&de after silence:", self.fade_spin)
         form.addRow(note(PREVIEW_NOTE))

@@ -89,7 +89,7 @@ class EnginePage(QWidget):
         self.server_box = QWidget()
         form = QFormLayout(self.server_box)
         form.setContentsMargins(24, 0, 0, 0)
-        add_row(form, "&Address:", self.address_edit, self.address_edit)
+        add_row(form, "Add&ress:", self.address_edit, self.address_edit)
         add_row(form, "API &key:", self.key_edit, self.key_edit)
         form.addRow("", note("The key is kept in a file only you can read, never in the settings or your files."))
         add_row(form, "Live &captions model:", self.live_combo, self.live_combo)

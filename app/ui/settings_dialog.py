@@ -9,7 +9,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -42,6 +41,7 @@ from app.ui.caption_settings_page import CaptionsPage
 from app.ui.engine_settings_page import EnginePage, Tester
 from app.ui.form_helpers import add_row, note, spin
 from app.ui.shortcut_settings_page import ShortcutsPage
+from app.ui.text_fitting_dialog import TextFittingDialog
 
 DELAY_NOTE = ("Lower = faster captions, higher = more accurate; 480 ms recommended. With a vLLM server (the Engine "
               "page) the server fixes the delay.")
@@ -217,7 +217,7 @@ class _ModelPage(QWidget):
         add_row(form, "Model &source:", source, self.source_edit)
         form.addRow("", self.offline_box)
         form.addRow("&Device:", self.device_combo)
-        form.addRow("&Precision:", self.precision_combo)
+        form.addRow("P&recision:", self.precision_combo)
         form.addRow("", note(PRECISION_NOTE))
         form.addRow("Caption de&lay:", self.delay_spin)
         form.addRow("", note(DELAY_NOTE))
@@ -248,7 +248,7 @@ class _ModelPage(QWidget):
         )
 
 
-class SettingsDialog(QDialog):
+class SettingsDialog(TextFittingDialog):
     """Edits a copy of ``settings``; OK is enabled only while the edited settings are valid."""
 
     modelSetupRequested = Signal()  # the "Set up model…" button; the caller opens the setup dialog

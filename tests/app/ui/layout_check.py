@@ -201,6 +201,29 @@ def _dialogs(folder: Path) -> dict[str, QWidget]:
     return {"model setup": setup, "export": export, "transcribe again": again}
 
 
+def _settings_pages(program: Captionist) -> dict[str, object]:
+    """Each page of the settings dialog, with the most it says: a shortcut another program holds, the Wayland
+    note, the server's address."""
+    from app.shortcuts.portal import wayland_availability
+    from app.ui.settings_dialog import SettingsDialog
+
+    app = QApplication.instance()
+    dialog = SettingsDialog(program.settings, list(program._available), cuda_devices=["NVIDIA GeForce RTX 4060 Laptop"],
+                            shortcut_availability=wayland_availability(None),
+                            shortcut_problems=["Start or stop captions: Ctrl+Alt+Shift+S is taken by another program"])
+    dialog.show()
+    screen = dialog.screen().availableGeometry()
+    pages = {}
+    for index in range(dialog.tabs.count()):
+        dialog.tabs.setCurrentIndex(index)
+        for _ in range(3):
+            app.processEvents()
+        pages[dialog.tabs.tabText(index)] = {"crushed": crushed(dialog), "fits": screen.contains(dialog.frameGeometry()),
+                                              "mnemonics": mnemonics(dialog)}
+    dialog.close()
+    return pages
+
+
 def main() -> None:
     """Show the program's window at its default size and print what the checks find in each tab, then the same for
     the dialogs (JSON)."""
@@ -239,6 +262,7 @@ def main() -> None:
             if name == "export":
                 report["dialogs"][name]["path shown whole"] = shows_whole_text(dialog.path)
             dialog.close()
+        report["settings"] = _settings_pages(program)
         print(json.dumps(report))
 
 

@@ -83,6 +83,15 @@ def test_the_dialogs_show_all_they_hold(report: dict) -> None:
     assert report["dialogs"]["export"]["path shown whole"]
 
 
+def test_every_page_of_the_settings_shows_all_it_holds_with_one_control_per_mnemonic(report: dict) -> None:
+    pages = report["settings"]
+    assert len(pages) >= 5
+    assert {page: found["crushed"] for page, found in pages.items()} == {page: [] for page in pages}
+    assert all(found["fits"] for found in pages.values()), pages
+    twice = {page: sorted(k for k, n in Counter(found["mnemonics"]).items() if n > 1) for page, found in pages.items()}
+    assert twice == {page: [] for page in pages}
+
+
 def _shown(qtbot, window: MainWindow) -> None:
     window.show()
     qtbot.waitExposed(window)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.identity import APP_ID, APP_NAME, version
 from app.settings import SettingsStore
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ def run(*, model: str | None = None, play: str | None = None, offline: bool = Fa
     """
     try:
         from PySide6.QtCore import Qt
+        from PySide6.QtGui import QGuiApplication
         from PySide6.QtWidgets import QApplication
     except ImportError as exc:  # e.g. missing system libraries for Qt
         print(f"captionist: the window cannot open ({exc}). The headless subcommands still work.", file=sys.stderr)
@@ -33,7 +35,12 @@ def run(*, model: str | None = None, play: str | None = None, offline: bool = Fa
     from app.main_thread_gc import MainThreadGarbageCollector
     from app.single_instance import Activation, HandOver, InstanceError, claim, instance_address
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    # Before the first window: X11 takes WM_CLASS when a window is created, Wayland the app id.
+    QGuiApplication.setDesktopFileName(APP_ID)  # the Wayland app id; on X11, _GTK_APPLICATION_ID and KDE's property
+    QApplication.setApplicationName(APP_NAME)  # WM_CLASS's class part
+    QApplication.setApplicationVersion(version())
+    # -name: WM_CLASS's instance part, which the desktop entry's StartupWMClass names; other platforms ignore it.
+    app = QApplication.instance() or QApplication([*sys.argv[:1], "-name", APP_ID])
     store = SettingsStore(settings_path)
     try:
         instance = claim(instance_address(store.path), Activation.from_command_line(play))
@@ -44,7 +51,6 @@ def run(*, model: str | None = None, play: str | None = None, offline: bool = Fa
         return _report(instance, ignored=model is not None or offline)
 
     collector = MainThreadGarbageCollector(app)  # Qt objects must never be freed by a worker thread's collection
-    app.setApplicationName("Captionist")
     app.setQuitOnLastWindowClosed(False)  # the overlay and tray outlive a hidden main window
     program = Captionist(store)
     if instance is not None:

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from app.captions.style import FADE_S, FONT_SIZE, LINE_CHARS, LINES, OPACITY, CaptionStyle, Range, is_colour
+from app.identity import APP_NAME  # names the config and data folders
 
 DEFAULT_REALTIME_MODEL = "mistralai/Voxtral-Mini-4B-Realtime-2602"
 DEFAULT_OFFLINE_MODEL = "mistralai/Voxtral-Mini-3B-2507"
-APP_NAME = "Captionist"
 
 DELAY_MS = Range(80, 2400, whole=True, step=80, unit=" ms")
 LAG_CEILING_S = Range(1.0, 60.0, unit=" s")

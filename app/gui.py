@@ -34,6 +34,7 @@ def run(*, model: str | None = None, play: str | None = None, offline: bool = Fa
     from app.application import Captionist
     from app.main_thread_gc import MainThreadGarbageCollector
     from app.single_instance import Activation, HandOver, InstanceError, claim, instance_address
+    from app.ui.icon import app_icon
 
     # Before the first window: X11 takes WM_CLASS when a window is created, Wayland the app id.
     QGuiApplication.setDesktopFileName(APP_ID)  # the Wayland app id; on X11, _GTK_APPLICATION_ID and KDE's property
@@ -52,6 +53,7 @@ def run(*, model: str | None = None, play: str | None = None, offline: bool = Fa
 
     collector = MainThreadGarbageCollector(app)  # Qt objects must never be freed by a worker thread's collection
     app.setQuitOnLastWindowClosed(False)  # the overlay and tray outlive a hidden main window
+    app.setWindowIcon(app_icon())  # the dialogs' and the overlay's, too
     program = Captionist(store)
     if instance is not None:
         # Queued: the request's socket is done with before the handler (which may open a dialog) runs.

@@ -1,25 +1,50 @@
-"""The program's icon, drawn in code so it needs no image files: a caption box with two text lines."""
+"""The program's icon: the desktop icon theme's under the application id when it has one (the .deb installs it into
+the system's hicolor theme), else the PNGs shipped with the program. Both come from
+``resources/icons/org.captionist.Captionist.svg`` (rendered by ``resources/icons/build_icons.py``).
+
+Where the shipped PNGs are found, first that exists:
+
+- in a checkout (and an editable install, which runs from it): ``resources/icons/hicolor/`` beside the ``app``
+  package;
+- in an installed wheel: pyproject.toml's ``[tool.setuptools.data-files]`` installs the same files into the
+  environment's ``share/icons/hicolor/`` (``<venv>/share/...``; ``~/.local/share/...`` with ``pip install --user``),
+  found through ``sysconfig`` (``app.identity.installed_share_dirs``).
+
+They are not package data inside ``app/``, which would need a second copy of every file in the repository.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from pathlib import Path
+
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QIcon
+
+from app.identity import APP_ID, RESOURCES, installed_share_dirs
+
+
+def icon_folders() -> list[Path]:
+    """The hicolor folders that may hold the shipped PNGs, in the order they are tried."""
+    return [RESOURCES / "icons" / "hicolor", *(share / "icons" / "hicolor" for share in installed_share_dirs())]
+
+
+def shipped_icon() -> QIcon:
+    """The icon from the first folder of ``icon_folders`` that has it, one file per size (null when none has)."""
+    icon = QIcon()
+    for folder in icon_folders():
+        found = False
+        for path in folder.glob(f"*/apps/{APP_ID}.png"):
+            side = path.parent.parent.name.partition("x")[0]  # the folder is named <N>x<N>
+            if side.isdigit():
+                icon.addFile(str(path), QSize(int(side), int(side)))
+                found = True
+        if found:
+            break
+    return icon
 
 
 def app_icon() -> QIcon:
-    icon = QIcon()
-    for size in (16, 24, 32, 48, 64, 128):
-        pixmap = QPixmap(size, size)
-        pixmap.fill(Qt.GlobalColor.transparent)
-        p = QPainter(pixmap)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor("#1b1f24"))
-        p.drawRoundedRect(QRectF(0, size * 0.15, size, size * 0.7), size * 0.12, size * 0.12)
-        p.setBrush(QColor("#ffffff"))
-        p.drawRoundedRect(QRectF(size * 0.14, size * 0.32, size * 0.72, size * 0.12), size * 0.05, size * 0.05)
-        p.setBrush(QColor("#ffd54a"))
-        p.drawRoundedRect(QRectF(size * 0.14, size * 0.54, size * 0.48, size * 0.12), size * 0.05, size * 0.05)
-        p.end()
-        icon.addPixmap(pixmap)
-    return icon
+    """The icon of the program's windows and tray."""
+    if QIcon.hasThemeIcon(APP_ID):  # installed for the desktop: the very files its menus and task bar show
+        return QIcon.fromTheme(APP_ID)
+    return shipped_icon()

@@ -44,6 +44,7 @@ from app.setup.device_info import SpeedReport
 from app.setup.loader import ModelLoader
 from app.shortcuts import system_shortcuts
 from app.status_text import is_behind, short_model_name, status_line
+from app.ui.about_dialog import AboutDialog, data_places
 from app.ui.chat_panel import ChatPanel
 from app.ui.library_view import LibraryView
 from app.ui.main_window import MainWindow
@@ -109,6 +110,7 @@ class Captionist(QObject):
         w.settings_action.triggered.connect(self.open_settings)
         w.model_action.triggered.connect(self.open_model_setup)
         w.import_action.triggered.connect(self._choose_import)
+        w.about_action.triggered.connect(self.show_about)
         w.show_window_action.triggered.connect(self._show_window)
         w.quit_action.triggered.connect(self.quit)
         w.closing.connect(self.quit)
@@ -575,6 +577,9 @@ class Captionist(QObject):
             self.live.set_engine(None)
             if new.model.source:
                 self.load_model()
+
+    def show_about(self) -> None:
+        AboutDialog(data_places(self.store.path, self.data_dir), self.window).exec()
 
     def open_model_setup(self) -> None:
         loaded = self.window.model_label.text() if self.live.engine is not None else ""

@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
                                                        checkable=True)
             dock_group.addAction(action)
         self.quit_action = _action(self, "&Quit", "Ctrl+Q", "Stop captions and quit")
+        self.about_action = _action(self, "&About Captionist", "", "The version, the licences and where your data is")
 
         toolbar = QToolBar("Main actions")
         toolbar.setAccessibleName("Main actions")
@@ -105,6 +106,10 @@ class MainWindow(QMainWindow):
         tools.addAction(self.import_action)
         tools.addAction(self.settings_action)
         tools.addAction(self.model_action)
+        # No Alt letter: H, E, L and P all belong to controls of the Library tab (Searc&h all…); Alt+C, then the
+        # arrow keys, reach it.
+        help_menu = self.menuBar().addMenu("Help")
+        help_menu.addAction(self.about_action)
 
         self.sources = SourcePicker()
         self.transcript = TranscriptView()

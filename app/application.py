@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QLabel, QSplitter, QSystemTrayIcon, QWidget
 
+from app import autostart
 from app.captions.dialog_stacking import DialogsAboveOverlay
 from app.captions.overlay import CaptionOverlay
 from app.captions.style import CaptionStyle
@@ -43,6 +44,7 @@ from app.settings import LOCAL, SERVER, Settings, SettingsStore
 from app.setup.device_info import SpeedReport
 from app.setup.loader import ModelLoader
 from app.shortcuts import system_shortcuts
+from app.shortcuts.keys import ACTIONS
 from app.status_text import is_behind, short_model_name, status_line
 from app.ui.about_dialog import AboutDialog, data_places
 from app.ui.chat_panel import ChatPanel
@@ -546,6 +548,8 @@ class Captionist(QObject):
         old = self.settings
         self._save(new)
         self._register_shortcuts()
+        if new.shortcuts.start_with_session != autostart.enabled():
+            self._start_with_session(new.shortcuts.start_with_session)
         self.overlay.set_style(new.captions)
         self.overlay.set_dock(new.overlay.dock)
         self.window.dock_actions[new.overlay.dock].setChecked(True)
@@ -581,6 +585,13 @@ class Captionist(QObject):
     def show_about(self) -> None:
         AboutDialog(data_places(self.store.path, self.data_dir), self.window).exec()
 
+    def _start_with_session(self, on: bool) -> None:
+        try:
+            autostart.apply(on)
+        except (autostart.AutostartError, OSError) as exc:
+            self.window.show_notice(Notice(Severity.ERROR, f"Starting with the desktop session could not be turned "
+                                                           f"{'on' if on else 'off'}: {exc}."))
+
     def open_model_setup(self) -> None:
         loaded = self.window.model_label.text() if self.live.engine is not None else ""
         dialog = ModelSetupDialog(self.settings.model, self.window, measure_seconds=self._measure_seconds,
@@ -601,7 +612,8 @@ class Captionist(QObject):
     # -- system-wide shortcuts ------------------------------------------------------------------------------------
     def _register_shortcuts(self) -> None:
         """Grab the saved shortcuts; a problem is shown when it is new, and always on the Shortcuts page."""
-        self._show_shortcut_problems(self.shortcuts.register(dataclasses.asdict(self.settings.shortcuts)))
+        bindings = {action: getattr(self.settings.shortcuts, action) for action in ACTIONS}  # not start_with_session
+        self._show_shortcut_problems(self.shortcuts.register(bindings))
 
     def _show_shortcut_problems(self, problems: list[str]) -> None:
         known = set(self._shortcut_problems)

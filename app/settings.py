@@ -76,11 +76,13 @@ class OverlaySettings:
 
 @dataclass(frozen=True)
 class ShortcutSettings:
-    """System-wide key combinations, written as Qt writes them ("Ctrl+Alt+Shift+L"); "" = none."""
+    """Captionist in the desktop session: system-wide key combinations, written as Qt writes them
+    ("Ctrl+Alt+Shift+L"; "" = none), and whether it starts with the session, so that they work from login."""
 
     toggle_overlay: str = "Ctrl+Alt+Shift+L"  # show or hide the captions
     click_through: str = "Ctrl+Alt+Shift+K"
     toggle_captions: str = "Ctrl+Alt+Shift+S"  # start or stop captioning
+    start_with_session: bool = False  # an autostart entry (app.autostart); opt-in
 
 
 LOCAL, SERVER = "local", "server"  # EngineSettings.kind
@@ -268,6 +270,7 @@ _CHECKS: dict[str, dict[str, Check]] = {  # section -> field -> check; every fie
         "toggle_overlay": _text(MAX_SHORTCUT_CHARS),
         "click_through": _text(MAX_SHORTCUT_CHARS),
         "toggle_captions": _text(MAX_SHORTCUT_CHARS),
+        "start_with_session": _flag,
     },
 }
 

@@ -1,5 +1,6 @@
 """The Shortcuts page of the settings dialog: one key combination per action (pressed into a key sequence field),
-what system-wide shortcuts can do on this desktop, and what kept the current ones from being registered."""
+what system-wide shortcuts can do on this desktop, what kept the current ones from being registered, and whether
+Captionist starts with the desktop session (so that they work from login)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QKeySequenceEdit, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QCheckBox, QFormLayout, QHBoxLayout, QKeySequenceEdit, QLineEdit, QPushButton, QWidget
 
+from app import autostart
 from app.settings import ShortcutSettings
 from app.shortcuts.keys import ACTIONS, parse_bindings
 from app.ui.caption_settings_page import WARNING_STYLE
 from app.ui.form_helpers import add_row, note
 
 PORTABLE = QKeySequence.SequenceFormat.PortableText  # what the settings file keeps, the same on every system
+SESSION_NOTE = ("Captionist opens when you log in, so that the captions and these keys are ready. This adds an entry "
+                "to your desktop's autostart folder and removes it when unchecked.")
+UNSUPPORTED_NOTE = "Starting with the desktop session is not supported on Windows and macOS yet."
 LABELS = {"toggle_overlay": "&Show or hide captions:", "click_through": "&Click-through on or off:",
           "toggle_captions": "S&tart or stop captions:"}
 
@@ -63,6 +68,15 @@ class ShortcutsPage(QWidget):
         self.registration_label.setVisible(bool(registration_problems))
         form.addRow(self.availability_label)
         form.addRow(self.registration_label)
+        self.session_box = QCheckBox("Start with my &desktop session")
+        # What the desktop will do: an entry removed elsewhere (a desktop's own autostart settings) reads as off.
+        self.session_box.setChecked(shortcuts.start_with_session and autostart.enabled())
+        self.session_box.setAccessibleName("Start with my desktop session")
+        self.session_box.setAccessibleDescription(SESSION_NOTE if autostart.supported() else UNSUPPORTED_NOTE)
+        self.session_box.setEnabled(autostart.supported())
+        self.session_box.toggled.connect(self.changed)
+        form.addRow(self.session_box)
+        form.addRow(note(self.session_box.accessibleDescription()))
 
     def _edit(self, action: str) -> None:
         self._edited.add(action)
@@ -84,4 +98,4 @@ class ShortcutsPage(QWidget):
         return parse_bindings(self.bindings())[1]
 
     def value(self) -> ShortcutSettings:
-        return dataclasses.replace(self._shortcuts, **self.bindings())
+        return dataclasses.replace(self._shortcuts, **self.bindings(), start_with_session=self.session_box.isChecked())

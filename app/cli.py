@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from app import identity
 from app.settings import AUTO_PRECISION, PRECISION_CHOICES
 
 if TYPE_CHECKING:
@@ -437,15 +438,6 @@ def _language(value: str) -> str:
     return value.lower()
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("captionist")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "(not installed)"
-
-
 BEFORE = "before_"  # the prefix of an option's destination when it is given before the subcommand
 
 
@@ -475,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="The options of transcribe and stream may also come before the subcommand; given on both sides, the "
                "one after it holds. The model used is the one given with --model, else the one chosen in the "
                f"program's settings, else {DEFAULT_MODEL}.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {identity.version()}")
     parser.add_argument("--model", dest="gui_model", metavar="SOURCE",
                         help="model folder or hub repo id (saved in the settings)")
     parser.add_argument("--play", metavar="FILE", help="caption this file played as a live source")

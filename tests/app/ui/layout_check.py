@@ -218,8 +218,8 @@ def _settings_pages(program: Captionist) -> dict[str, object]:
         dialog.tabs.setCurrentIndex(index)
         for _ in range(3):
             app.processEvents()
-        pages[dialog.tabs.tabText(index)] = {"crushed": crushed(dialog), "fits": screen.contains(dialog.frameGeometry()),
-                                              "mnemonics": mnemonics(dialog)}
+        pages[dialog.tabs.tabText(index)] = {"crushed": crushed(dialog), "mnemonics": mnemonics(dialog),
+                                              "fits": screen.contains(dialog.frameGeometry())}
     dialog.close()
     return pages
 

@@ -12,11 +12,13 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # xvfb, xcompmgr, openbox, imagemagick and Qt's xcb libraries: the overlay shown on a virtual screen (with a window
 # manager keeping always-on-top windows above) and photographed; xdotool presses keys there for the global shortcuts;
 # dbus: a private session bus where the desktop portal's shortcut interface is looked for.
+# desktop-file-utils, appstream and x11-utils (xprop): the desktop entry and AppStream metainfo validated, and the
+# window's WM_CLASS and icon read off the X server.
 # The tests start and stop the sound server and the virtual screen themselves.
 PACKAGES="espeak-ng alsa-utils libsndfile1 libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins
   xvfb xcompmgr imagemagick fonts-dejavu-core libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommon-x11-0
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0
-  libxcb-xinerama0 libxcb-xkb1 openbox xdotool dbus"
+  libxcb-xinerama0 libxcb-xkb1 openbox xdotool dbus desktop-file-utils appstream x11-utils"
 MISSING=""
 for p in $PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || MISSING="$MISSING $p"; done
 if [ -n "$MISSING" ]; then

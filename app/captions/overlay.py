@@ -20,7 +20,6 @@ from PySide6.QtGui import (
     QPen,
     QResizeEvent,
     QScreen,
-    QShowEvent,
 )
 from PySide6.QtWidgets import QHBoxLayout, QToolButton, QWidget
 
@@ -34,6 +33,8 @@ from app.transcript import SENTENCE_PAUSE_S
 PREVIEW_TEXT = ("This is how your captions will look, at their real size, while you change the settings. Every "
                 "line of the box is filled so that you can judge the lines shown at once.")
 LAG_SHOWN_FROM_S = 1.5  # captions this far behind get a visible "behind" badge
+PLACED_CHECK_MS = 300  # after this, an overlay that the window manager put elsewhere when first shown goes back
+PAUSED_TEXT = "Captions paused"  # the badge while captions are paused
 FADE_DURATION_MS = 600
 PLACEMENT_DEBOUNCE_MS = 400
 _EDGE_PX = 8  # width of the left/right resize edges
@@ -92,6 +93,7 @@ class CaptionOverlay(QWidget):
         self._rollup = RollUp(style.max_line_chars, style.lines)
         self._text_ends: dict[str, float] = {}  # source id -> where its last words ended (a pause ends its line)
         self._lag_text = ""
+        self._paused = False  # captions are paused: the badge says so instead of the lag
         self._previewing = False  # sample text fills an empty box while a style is being edited
         self._opacity = 1.0  # painted fade level, so grab() and every platform see the same result
         self._faded = False
@@ -100,6 +102,9 @@ class CaptionOverlay(QWidget):
         self._keyboard = False  # the control strip has the keyboard (focus_controls)
         self._press: tuple[str, QPoint, QRect] | None = None  # (what: move/left/right, global press point, geometry)
 
+        self._first_place = QRect()
+        self._placed_check = QTimer(self, singleShot=True, interval=PLACED_CHECK_MS)
+        self._placed_check.timeout.connect(self._back_to_first_place)
         self._fade_timer = QTimer(self, singleShot=True)
         self._fade = QVariantAnimation(self, startValue=1.0, endValue=0.0, duration=FADE_DURATION_MS)
         self._fade.setEasingCurve(QEasingCurve.Type.InQuad)
@@ -194,9 +199,20 @@ class CaptionOverlay(QWidget):
             self._lag_text = text
             self.update()
 
+    def set_paused(self, paused: bool) -> None:
+        """Say on the overlay that captions are paused (nothing new will come until they are resumed); the
+        overlay stays in view meanwhile rather than fading as after silence."""
+        self._paused = paused
+        if paused:
+            self._fade_timer.stop()
+            self._unfade()
+        elif self._style.fade_after_s > 0:
+            self._fade_timer.start(int(self._style.fade_after_s * 1000))
+        self.update()
+
     def lag_text(self) -> str:
         """The badge text, "" when hidden."""
-        return self._lag_text
+        return PAUSED_TEXT if self._paused else self._lag_text
 
     def set_click_through(self, on: bool) -> None:
         """Let mouse clicks pass to the windows below (the real ``WindowTransparentForInput`` flag)."""
@@ -321,7 +337,14 @@ class CaptionOverlay(QWidget):
     def setVisible(self, visible: bool) -> None:  # noqa: N802 - Qt override
         # Whoever shows or hides the overlay decides; new text must not bring back an overlay the user hid.
         self._hidden_by_fade = False
+        first = visible and not self._placed
+        if first:
+            self._placed = True
+            self._place()
         super().setVisible(visible)
+        if first:  # a window manager may map a new window where it chooses (openbox: the top left, at times)
+            self._first_place = self.geometry()
+            self._placed_check.start()
 
     # --- layout ----------------------------------------------------------------------------------------------
 
@@ -339,16 +362,15 @@ class CaptionOverlay(QWidget):
         self._update_wrap()
         super().resizeEvent(event)
 
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
-        if not self._placed:
-            self._placed = True
-            self._place()
-        super().showEvent(event)
+    def _back_to_first_place(self) -> None:
+        if self.isVisible() and self.geometry() != self._first_place:
+            self.setGeometry(self._first_place)
 
     def _screen(self) -> QScreen:
         return self.screen() or QGuiApplication.primaryScreen()
 
     def _place(self) -> None:
+        self._placed_check.stop()
         screen = self._screen()
         if self._dock != FLOATING:
             area = screen.availableGeometry()
@@ -444,6 +466,7 @@ class CaptionOverlay(QWidget):
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         if event.button() != Qt.MouseButton.LeftButton or self._dock != FLOATING:
             return super().mousePressEvent(event)
+        self._placed_check.stop()  # where the user puts it now counts
         self._press = (self._zone(event.position()), event.globalPosition().toPoint(), self.geometry())
         event.accept()
 
@@ -504,7 +527,7 @@ class CaptionOverlay(QWidget):
         painter.setClipRect(box)
         self._paint_lines(painter, box)
         painter.setClipping(False)
-        if self._lag_text:
+        if self.lag_text():
             self._paint_badge(painter)
         if self._hover and not self.click_through() and self._dock == FLOATING:
             self._paint_grip(painter, box)
@@ -538,14 +561,14 @@ class CaptionOverlay(QWidget):
 
     def _paint_badge(self, painter: QPainter) -> None:
         metrics = QFontMetricsF(self._badge_font)
-        width = metrics.horizontalAdvance(self._lag_text) + 12
+        width = metrics.horizontalAdvance(self.lag_text()) + 12
         badge = QRectF(self.width() - width, 0, width, self._strip - 2)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(0, 0, 0, 200))
         painter.drawRoundedRect(badge, 4, 4)
         painter.setPen(QColor("#ffd54f"))
         painter.setFont(self._badge_font)
-        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, self._lag_text)
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, self.lag_text())
 
     def _paint_grip(self, painter: QPainter, box: QRectF) -> None:
         grip = QColor(self._style.text_color)

@@ -89,7 +89,8 @@ class Captionist(QObject):
                                       self.settings.overlay.click_through, dock=self.settings.overlay.dock)
         w = self.window
         w.click_through_action.setChecked(self.settings.overlay.click_through)
-        self.overlay.set_controls([w.start_action, w.show_window_action, w.settings_action, w.click_through_action])
+        self.overlay.set_controls([w.start_action, w.pause_action, w.show_window_action, w.settings_action,
+                                   w.click_through_action])
         self._dialogs_above = DialogsAboveOverlay(self.overlay)
         w.overlay_buttons_action.triggered.connect(self._overlay_buttons)
         w.reset_position_action.triggered.connect(self.overlay.reset_position)
@@ -100,13 +101,14 @@ class Captionist(QObject):
         self.recording_label.setAccessibleName("Recording")
         self.recording_label.hide()
         w.statusBar().addPermanentWidget(self.recording_label)
-        self.tray = Tray(w.windowIcon(), [w.start_action, w.overlay_action, w.click_through_action,
+        self.tray = Tray(w.windowIcon(), [w.start_action, w.pause_action, w.overlay_action, w.click_through_action,
                                           w.reset_position_action, None, w.show_window_action, w.settings_action,
                                           None, w.quit_action])
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray.show()
 
         w.start_action.triggered.connect(self.toggle_captions)
+        w.pause_action.triggered.connect(self.set_paused)
         w.overlay_action.toggled.connect(self.overlay.setVisible)
         w.click_through_action.toggled.connect(self.set_click_through)
         w.settings_action.triggered.connect(self.open_settings)
@@ -347,6 +349,15 @@ class Captionist(QObject):
             self.start_captions()
         self.window.set_running(self.live.running)
 
+    def set_paused(self, paused: bool) -> None:
+        """Pause the running session, or resume it: it stays one session with one recording, which holds silence
+        (and a marked stretch in its transcript) for the time paused; nothing said meanwhile is kept."""
+        self.live.set_paused(paused)
+        paused = self.live.paused
+        self.window.set_paused(paused)
+        self.overlay.set_paused(paused)
+        self._show_recording(self.recorder is not None, paused=paused)
+
     def start_captions(self) -> None:
         sources = self.window.sources.selected()
         if self.live.engine is None:
@@ -391,10 +402,14 @@ class Captionist(QObject):
         self._passing.add(notice.message)
         self.window.show_notice(notice)
 
-    def _show_recording(self, recording: bool) -> None:
+    def _show_recording(self, recording: bool, *, paused: bool = False) -> None:
         """Whether this session is kept must be plain to see: people in a meeting may not have agreed to it."""
         label = self.recording_label
-        if recording:
+        if recording and paused:
+            label.setText("Recording paused")
+            label.setStyleSheet("")
+            label.setToolTip("Nothing is saved until captions resume; the recording then goes on")
+        elif recording:
             label.setText("● Recording")
             label.setStyleSheet("QLabel{color:#b71c1c;font-weight:bold;}")
             label.setToolTip("Audio and captions are being saved to the library")
@@ -409,6 +424,7 @@ class Captionist(QObject):
     def _stopped(self) -> None:
         self.window.set_running(False)
         self.overlay.set_lag(None)
+        self.overlay.set_paused(False)
         self.recording_label.hide()
         self.tray.setToolTip("Captionist")
         recorder, self.recorder = self.recorder, None
@@ -442,7 +458,8 @@ class Captionist(QObject):
             self._estimate = ""
         engine = self.settings.engine
         name = engine.realtime_model if engine.kind == SERVER else short_model_name(self.settings.model.source)
-        self.window.live_label.setText(status_line(status, name, self._label(status.source_id)))
+        if not self.live.paused:  # the status line says it is paused until captions resume
+            self.window.live_label.setText(status_line(status, name, self._label(status.source_id)))
         self.overlay.set_lag(status.lag_s if is_behind(status) else None)
 
     def _level(self, reading: LevelReading) -> None:

@@ -47,6 +47,9 @@ def _action(parent: QWidget, text: str, shortcut: str, tip: str, *, checkable: b
     return action
 
 
+PAUSE_TEXT, RESUME_TEXT = "P&ause captions", "Resu&me captions"
+
+
 class MainWindow(QMainWindow):
     closing = Signal()
 
@@ -57,6 +60,10 @@ class MainWindow(QMainWindow):
         self.setAccessibleName("Captionist main window")
         self.start_action = _action(self, "&Start captions", "Ctrl+Return", "Start or stop live captions",
                                     checkable=True)
+        self.pause_action = _action(self, PAUSE_TEXT, "Ctrl+Shift+P",
+                                    "Pause live captions and the recording; the session goes on when resumed",
+                                    checkable=True)
+        self.pause_action.setEnabled(False)  # while captions run
         self.overlay_action = _action(self, "Show &overlay", "Ctrl+Shift+O", "Show or hide the caption overlay",
                                       checkable=True)
         self.click_through_action = _action(self, "&Click-through overlay", "Ctrl+Shift+K",
@@ -92,7 +99,7 @@ class MainWindow(QMainWindow):
         for action in toolbar.actions():  # Tab reaches the toolbar too, not only the mouse and the shortcuts
             toolbar.widgetForAction(action).setFocusPolicy(Qt.FocusPolicy.TabFocus)
         menu = self.menuBar().addMenu("&Captions")
-        for action in (self.start_action, self.overlay_action, self.click_through_action):
+        for action in (self.start_action, self.pause_action, self.overlay_action, self.click_through_action):
             menu.addAction(action)
         menu.addAction(self.overlay_buttons_action)
         position = menu.addMenu("Overlay &position")
@@ -155,8 +162,17 @@ class MainWindow(QMainWindow):
     def set_running(self, running: bool) -> None:
         self.start_action.setChecked(running)
         self.start_action.setText("&Stop captions" if running else "&Start captions")
+        self.pause_action.setEnabled(running)
+        if not running:
+            self.set_paused(False)
         if not running:
             self.live_label.setText("Captions stopped")
+
+    def set_paused(self, paused: bool) -> None:
+        self.pause_action.setChecked(paused)
+        self.pause_action.setText(RESUME_TEXT if paused else PAUSE_TEXT)
+        if paused:
+            self.live_label.setText("Captions paused: nothing is captioned or recorded until you resume")
 
     def show_notice(self, notice: Notice) -> None:
         """Add a notice to those shown; they stay until ``clear_notice`` (several problems found at start-up must

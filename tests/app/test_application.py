@@ -275,11 +275,52 @@ def test_a_new_session_starts_with_an_empty_overlay_and_says_whether_it_records(
     assert SettingsStore(app.store.path).load()[0].audio.record is False
 
 
+def test_pausing_keeps_one_session_whose_recording_holds_silence_while_paused(qtbot, program, tmp_path) -> None:
+    from app.captions.overlay import PAUSED_TEXT
+    from app.capture.capture import PAUSED
+    from app.recording.session_folder import read_gaps
+
+    speech, rate = espeak_speech("Every word of the meeting is kept, except while captions are paused.")
+    long_file = tmp_path / "long.wav"
+    soundfile.write(long_file, np.tile(speech, 8), rate)  # about 40 s: 5 s of wall time at the test's speed
+    app = program()
+    app.show()
+    qtbot.waitUntil(lambda: app.live.engine is not None, timeout=30000)
+    app.add_file_source(long_file)
+    w = app.window
+    assert not w.pause_action.isEnabled()  # nothing to pause
+    captured = lambda: app.live._captures[0].captured_seconds if app.live._captures else 0.0  # noqa: E731
+    with qtbot.waitSignal(app.live.stopped, timeout=90000):
+        app.start_captions()
+        assert w.pause_action.isEnabled()
+        qtbot.waitUntil(lambda: captured() > 8.0, timeout=30000)
+        w.pause_action.trigger()  # as from the menu, the tray or the overlay's strip
+        assert app.live.paused and w.pause_action.isChecked() and w.pause_action.text() == "Resu&me captions"
+        assert app.overlay.lag_text() == PAUSED_TEXT and app.recording_label.text() == "Recording paused"
+        qtbot.waitUntil(lambda: captured() > 16.0, timeout=30000)
+        w.pause_action.trigger()
+        assert not app.live.paused and app.recording_label.text() == "● Recording"
+        assert app.overlay.lag_text() != PAUSED_TEXT
+    assert not w.pause_action.isEnabled() and not w.pause_action.isChecked()
+
+    (folder,) = sessions_dir(app.data_dir).iterdir()  # one session, not one per start
+    (gap,) = read_gaps(folder)
+    assert gap.reason == PAUSED and 7.5 < gap.start_s < gap.end_s < 17.0 and gap.end_s - gap.start_s > 6.0
+    (wav,) = folder.rglob("*.wav")
+    audio, wav_rate = soundfile.read(wav, dtype="float32")
+    a, b = round(gap.start_s * wav_rate), round(gap.end_s * wav_rate)
+    assert not audio[a:b].any()  # nothing said while paused was kept
+    assert np.abs(audio[:a]).max() > 0.05 and np.abs(audio[b:]).max() > 0.05  # before and after, the speech
+    assert audio.size / wav_rate == pytest.approx(np.tile(speech, 8).size / rate, abs=0.5)  # one timeline
+    assert "captions paused" in w.transcript.transcript().text_with_timestamps()
+
+
 def test_the_overlay_controls_and_reset_position(qtbot, program) -> None:
     app = program()
     w = app.window
     names = [b.defaultAction() for b in app.overlay.controls()]
-    assert names == [w.start_action, w.show_window_action, w.settings_action, w.click_through_action]
+    assert names == [w.start_action, w.pause_action, w.show_window_action, w.settings_action,
+                     w.click_through_action]
     assert w.reset_position_action in app.tray.menu_actions()
     app.overlay.show()
     screen = app.overlay.screen()

@@ -48,6 +48,7 @@ from app.shortcuts.keys import ACTIONS
 from app.status_text import is_behind, short_model_name, status_line
 from app.ui.about_dialog import AboutDialog, data_places
 from app.ui.chat_panel import ChatPanel
+from app.ui.icon import recording_icon
 from app.ui.library_view import LibraryView
 from app.ui.main_window import MainWindow
 from app.ui.model_setup_dialog import ModelSetupDialog
@@ -104,6 +105,7 @@ class Captionist(QObject):
         self.tray = Tray(w.windowIcon(), [w.start_action, w.pause_action, w.overlay_action, w.click_through_action,
                                           w.reset_position_action, None, w.show_window_action, w.settings_action,
                                           None, w.quit_action])
+        self._recording_icon = recording_icon(w.windowIcon())
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray.show()
 
@@ -420,6 +422,7 @@ class Captionist(QObject):
         label.setAccessibleDescription(label.toolTip())
         label.show()
         self.tray.setToolTip(f"Captionist — {label.text().lstrip('● ').lower()}")
+        self.tray.setIcon(self._recording_icon if recording and not paused else self.window.windowIcon())
 
     def _stopped(self) -> None:
         self.window.set_running(False)
@@ -427,6 +430,7 @@ class Captionist(QObject):
         self.overlay.set_paused(False)
         self.recording_label.hide()
         self.tray.setToolTip("Captionist")
+        self.tray.setIcon(self.window.windowIcon())
         recorder, self.recorder = self.recorder, None
         if recorder is not None:
             info = recorder.close()

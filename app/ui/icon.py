@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 
 from app.identity import APP_ID, RESOURCES, installed_share_dirs
 
@@ -48,3 +48,26 @@ def app_icon() -> QIcon:
     if QIcon.hasThemeIcon(APP_ID):  # installed for the desktop: the very files its menus and task bar show
         return QIcon.fromTheme(APP_ID)
     return shipped_icon()
+
+
+RECORDING_RED = "#d32f2f"
+
+
+def recording_icon(icon: QIcon) -> QIcon:
+    """``icon`` with a red dot in its lower right corner, as recorders mark that they are recording: the tray shows
+    it while a session is being recorded, when the main window's status bar may be hidden."""
+    marked = QIcon()
+    for side in (16, 22, 24, 32, 48, 64):
+        pixmap = icon.pixmap(side, side)
+        if pixmap.isNull():
+            pixmap = QPixmap(side, side)
+            pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(QColor("white"), max(1.0, side / 16)))  # a white ring keeps it visible on any panel
+        painter.setBrush(QColor(RECORDING_RED))
+        dot = side * 0.45
+        painter.drawEllipse(QRectF(side - dot - 0.5, side - dot - 0.5, dot, dot))
+        painter.end()
+        marked.addPixmap(pixmap)
+    return marked

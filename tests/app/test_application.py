@@ -246,6 +246,17 @@ def test_a_question_about_a_recording_is_answered_in_the_chat_panel_and_saved(
         app.quit()
 
 
+def red_dot(icon) -> bool:
+    """Whether the icon carries the recording mark in its lower right corner."""
+    from PySide6.QtGui import QColor
+
+    from app.ui.icon import RECORDING_RED
+
+    image = icon.pixmap(32, 32).toImage()
+    corner = image.pixelColor(image.width() - 6, image.height() - 6)
+    return corner == QColor(RECORDING_RED)
+
+
 def test_a_new_session_starts_with_an_empty_overlay_and_says_whether_it_records(qtbot, program, speech_file,
                                                                                  tmp_path) -> None:
     path, _ = speech_file
@@ -257,6 +268,8 @@ def test_a_new_session_starts_with_an_empty_overlay_and_says_whether_it_records(
         app.start_captions()
         assert app.recording_label.isVisible() or not app.window.isVisible()
         assert app.recording_label.text() == "● Recording"
+        assert red_dot(app.tray.icon())  # seen in the tray too, with the main window hidden
+    assert not red_dot(app.tray.icon())
     first = app.overlay.full_text()
     assert first and not app.recording_label.isVisibleTo(app.window)
     with qtbot.waitSignal(app.live.stopped, timeout=60000):
@@ -297,9 +310,10 @@ def test_pausing_keeps_one_session_whose_recording_holds_silence_while_paused(qt
         w.pause_action.trigger()  # as from the menu, the tray or the overlay's strip
         assert app.live.paused and w.pause_action.isChecked() and w.pause_action.text() == "Resu&me captions"
         assert app.overlay.lag_text() == PAUSED_TEXT and app.recording_label.text() == "Recording paused"
+        assert not red_dot(app.tray.icon())
         qtbot.waitUntil(lambda: captured() > 16.0, timeout=30000)
         w.pause_action.trigger()
-        assert not app.live.paused and app.recording_label.text() == "● Recording"
+        assert not app.live.paused and app.recording_label.text() == "● Recording" and red_dot(app.tray.icon())
         assert app.overlay.lag_text() != PAUSED_TEXT
     assert not w.pause_action.isEnabled() and not w.pause_action.isChecked()
 

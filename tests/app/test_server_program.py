@@ -132,15 +132,23 @@ def test_a_played_file_is_captioned_by_the_server_recorded_and_asked_about(qtbot
     assert not app.models.loaded  # nothing was loaded on this computer for it
 
 
+MAX_TOKEN_CHARS = 8  # of one token of these random weights' text, as seen: " the", "HHHH"
+
+
 def assert_agrees(sent: str, reference: str) -> None:
     """``sent`` (what the program got from the server for live audio) against ``reference`` (what the server says for
     the same audio sent all at once). Audio that arrives in real time, in the irregular blocks of a sound server, is
     batched differently inside vLLM, and these random weights amplify rounding, so a token may flip anywhere, the
     first ones included (seen here: one character in 110, twice); a lost or repeated 80 ms chunk would shift all
-    that follows and differ in far more than three characters."""
+    that follows and differ in far more than three characters. At the very end the live stream, closed when
+    capture stops, may hold one token fewer or more than the whole file (seen in CI: " the" of 67 characters)."""
     matcher = difflib.SequenceMatcher(None, sent, reference, autojunk=False)
-    differing = sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal")
-    print(f"live through the server {sent!r} vs at once {reference!r}: {differing} characters differ")
+    opcodes = matcher.get_opcodes()
+    if opcodes and opcodes[-1][0] in ("insert", "delete"):  # a last token more or fewer
+        tag, i1, i2, j1, j2 = opcodes.pop()
+        assert max(i2 - i1, j2 - j1) <= MAX_TOKEN_CHARS, (sent, reference)
+    differing = sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in opcodes if tag != "equal")
+    print(f"live through the server {sent!r} vs at once {reference!r}: {differing} characters differ before the end")
     assert differing <= 3
 
 

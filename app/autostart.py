@@ -40,7 +40,9 @@ def enabled() -> bool:
 
 def program_command() -> list[str]:
     """The command that starts this program again: the ``captionist`` script it was started by, else this Python
-    with ``-m app.cli``."""
+    with ``-m app.cli``; a frozen build (PyInstaller), its own executable."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
     script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
     if script is not None and script.name == "captionist" and os.access(script, os.X_OK):
         return [str(script.absolute())]  # absolute: the session's PATH may not have a virtual environment's bin/

@@ -192,3 +192,11 @@ def test_the_program_writes_and_removes_the_entry_as_the_settings_say(qtbot, con
         assert "not supported on Windows and macOS yet" in program.window.notice_label.text()
     finally:
         program.quit()
+
+
+def test_a_frozen_build_starts_its_own_executable(tmp_path: Path, monkeypatch) -> None:
+    bundle = tmp_path / "Captionist" / "captionist"  # PyInstaller: sys.executable is the program itself
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(bundle))
+    monkeypatch.setattr(sys, "argv", ["captionist"])  # started through the PATH: no path in argv[0]
+    assert autostart.program_command() == [str(bundle)]

@@ -38,18 +38,18 @@ SYSTEM_DEPENDS="libc6, libgcc-s1, libstdc++6, zlib1g, libzstd1, libglib2.0-0, li
 # through ALSA's pulse plugin (app/capture/devices.py); microphones work without them.
 RECOMMENDS="pulseaudio-utils, libasound2-plugins | pipewire-alsa"
 
-die() { echo "build-deb: $*" >&2; exit 1; }
-say() { echo "build-deb: $*"; }
+PROG=build-deb
+. "$REPO/packaging/lib.sh"
 
 CUDA=0
 OUT="$REPO/dist"
 while [ $# -gt 0 ]; do
   case "$1" in
     --cuda) CUDA=1 ;;
-    --out) [ $# -ge 2 ] || die "--out needs a folder"; OUT="$2"; shift ;;
+    --out) [ $# -ge 2 ] || fail "--out needs a folder"; OUT="$2"; shift ;;
     --out=*) OUT="${1#--out=}" ;;
     -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown argument: $1 (see --help)" ;;
+    *) fail "unknown argument: $1 (see --help)" ;;
   esac
   shift
 done
@@ -58,21 +58,21 @@ OUT="$(cd "$OUT" && pwd)"
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || die "needs root (or sudo) to build the environment at its final path, $PREFIX"
+  command -v sudo >/dev/null || fail "needs root (or sudo) to build the environment at its final path, $PREFIX"
   SUDO="sudo"
 fi
 
 # --- What the build needs -------------------------------------------------------------------------------------
-command -v dpkg-deb >/dev/null || die "dpkg-deb is missing (Debian/Ubuntu only)"
-[ -x /usr/bin/python3 ] || die "/usr/bin/python3 is missing: apt-get install python3 python3-venv"
+command -v dpkg-deb >/dev/null || fail "dpkg-deb is missing (Debian/Ubuntu only)"
+[ -x /usr/bin/python3 ] || fail "/usr/bin/python3 is missing: apt-get install python3 python3-venv"
 # The environment's interpreter is the versioned one (python3.11, not the python3 symlink), so that a later change
 # of the distribution's default python3 cannot leave the environment with a different interpreter than it was
 # built for; the package depends on exactly that python3.X.
 PYVER="$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 PYTHON="/usr/bin/python$PYVER"
 /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
-  die "Captionist needs Python >= 3.10; /usr/bin/python3 is $PYVER"
-"$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || die "the venv module is missing: apt-get install python$PYVER-venv"
+  fail "Captionist needs Python >= 3.10; /usr/bin/python3 is $PYVER"
+"$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || fail "the venv module is missing: apt-get install python$PYVER-venv"
 ARCH="$(dpkg --print-architecture)"
 
 missing=""
@@ -83,17 +83,17 @@ for n in $ICON_SIZES; do
   f="resources/icons/hicolor/${n}x${n}/apps/$APP_ID.png"
   [ -f "$REPO/$f" ] || missing="$missing $f"
 done
-[ -z "$missing" ] || die "resource files missing from $REPO:$missing"
+[ -z "$missing" ] || fail "resource files missing from $REPO:$missing"
 
 if [ "$CUDA" = 1 ]; then PACKAGE="captionist-cuda"; else PACKAGE="captionist"; fi
 
 # --- /opt/captionist must be free (or our own leftover) -------------------------------------------------------
 if dpkg-query -W -f '${db:Status-Abbrev}' captionist 2>/dev/null | grep -q '^.[iUFHWt]' ||
    dpkg-query -W -f '${db:Status-Abbrev}' captionist-cuda 2>/dev/null | grep -q '^.[iUFHWt]'; then
-  die "a captionist package is installed, and it owns $PREFIX; remove it first (apt-get purge captionist captionist-cuda)"
+  fail "a captionist package is installed, and it owns $PREFIX; remove it first (apt-get purge captionist captionist-cuda)"
 fi
 if [ -e "$PREFIX" ]; then
-  [ -f "$MARKER" ] || die "$PREFIX exists and is not a previous build of this script (no $MARKER); not touching it"
+  [ -f "$MARKER" ] || fail "$PREFIX exists and is not a previous build of this script (no $MARKER); not touching it"
   say "removing the leftover of an interrupted build in $PREFIX"
   $SUDO rm -rf "$PREFIX"
 fi
@@ -112,16 +112,7 @@ START=$SECONDS
 # --- A clean copy of the sources ------------------------------------------------------------------------------
 # The wheel is built from a copy, so the build never writes build/ or *.egg-info into the repository (where others
 # may be working), and only what git tracks or would track goes in: no .venv, no caches.
-mkdir -p "$WORK/src"
-if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  # (The loop drops files deleted from the work tree but not yet from the index.)
-  (cd "$REPO" && git ls-files -z --cached --others --exclude-standard |
-     while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done |
-     tar --null -T - -cf -) | tar -xf - -C "$WORK/src"
-else
-  tar -C "$REPO" --exclude=.venv --exclude=.git --exclude=dist --exclude=build --exclude='*.egg-info' \
-    --exclude=__pycache__ -cf - . | tar -xf - -C "$WORK/src"
-fi
+copy_sources "$WORK/src"
 
 # --- The environment, at its final path -----------------------------------------------------------------------
 $SUDO mkdir -p "$PREFIX"
@@ -134,7 +125,7 @@ $SUDO "${PIP[@]}" install -q --upgrade pip
 say "building the project's wheel"
 $SUDO "${PIP[@]}" wheel -q --no-deps -w "$WORK/wheel" "$WORK/src"
 WHEEL="$(ls "$WORK"/wheel/captionist-*.whl)"
-[ "$(echo "$WHEEL" | wc -l)" = 1 ] || die "expected one wheel, found: $WHEEL"
+[ "$(echo "$WHEEL" | wc -l)" = 1 ] || fail "expected one wheel, found: $WHEEL"
 PYPI_VERSION="$(basename "$WHEEL" | cut -d- -f2)"
 # PEP 440 pre-releases (1.0rc1, 1.0.dev3) must sort before the release in Debian too: 1.0~rc1, 1.0~dev3.
 DEB_VERSION="$(echo "$PYPI_VERSION" | sed -E 's/\.?(a|b|rc|dev)([0-9]*)/~\1\2/g')"
@@ -148,19 +139,13 @@ if [ "$CUDA" = 1 ]; then
   say "installing torch===$TORCH_VERSION (the CUDA build from PyPI)"
   $SUDO "${PIP[@]}" install -q --no-compile "torch===$TORCH_VERSION"
 else
-  # The CPU build carries the local version label +cpu, so pip cannot take a CUDA build by mistake. It comes from
-  # pip's configured indexes or wheel folders when they have it, else from PyTorch's CPU index.
   say "installing torch==$TORCH_VERSION+cpu"
-  if ! $SUDO "${PIP[@]}" install -q --no-compile "torch==$TORCH_VERSION+cpu" 2>"$WORK/torch.err"; then
-    say "not found in pip's configured indexes; trying https://download.pytorch.org/whl/cpu"
-    $SUDO "${PIP[@]}" install -q --no-compile --extra-index-url https://download.pytorch.org/whl/cpu \
-      "torch==$TORCH_VERSION+cpu" || { cat "$WORK/torch.err" >&2; die "cannot install torch==$TORCH_VERSION+cpu"; }
-  fi
+  install_cpu_torch "$TORCH_VERSION" "$WORK/torch.err" $SUDO "${PIP[@]}" install -q --no-compile
 fi
 # The build that was installed is checked, not assumed.
 CUDA_SEEN="$($SUDO "$VENV/bin/python" -B -W ignore -c 'import torch; print(torch.version.cuda or "")')"
-if [ "$CUDA" = 1 ] && [ -z "$CUDA_SEEN" ]; then die "--cuda, but the torch installed is a CPU build"; fi
-if [ "$CUDA" = 0 ] && [ -n "$CUDA_SEEN" ]; then die "the torch installed is a CUDA $CUDA_SEEN build, not the CPU one"; fi
+if [ "$CUDA" = 1 ] && [ -z "$CUDA_SEEN" ]; then fail "--cuda, but the torch installed is a CPU build"; fi
+if [ "$CUDA" = 0 ] && [ -n "$CUDA_SEEN" ]; then fail "the torch installed is a CUDA $CUDA_SEEN build, not the CPU one"; fi
 TORCH_SEEN="$($SUDO "$VENV/bin/python" -B -W ignore -c 'import torch; print(torch.__version__)')"
 say "torch $TORCH_SEEN, ${CUDA_SEEN:+CUDA }${CUDA_SEEN:-CPU} build"
 
@@ -169,7 +154,7 @@ $SUDO "${PIP[@]}" install -q --no-compile "$WHEEL"
 $SUDO "${PIP[@]}" check
 # Still the same torch: nothing above may have replaced it.
 [ "$($SUDO "$VENV/bin/python" -B -W ignore -c 'import torch; print(torch.__version__)')" = "$TORCH_SEEN" ] ||
-  die "installing the project replaced torch $TORCH_SEEN"
+  fail "installing the project replaced torch $TORCH_SEEN"
 $SUDO env PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/captionist" --version
 
 # Bytecode is made on the installing machine (postinst) and must not be shipped half made: remove what pip, ensurepip
@@ -308,7 +293,7 @@ COMPRESSION="${CAPTIONIST_DEB_COMPRESSION:-zstd}"
 case "$COMPRESSION" in
   zstd) ZARGS=(-Zzstd -z3) ;;
   xz) ZARGS=(-Zxz -z1) ;;
-  *) die "CAPTIONIST_DEB_COMPRESSION must be zstd or xz" ;;
+  *) fail "CAPTIONIST_DEB_COMPRESSION must be zstd or xz" ;;
 esac
 DEB="$OUT/${PACKAGE}_${DEB_VERSION}_${ARCH}.deb"
 say "packing $DEB ($COMPRESSION)"

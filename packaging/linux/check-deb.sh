@@ -24,9 +24,8 @@ ICON_SIZES="16 22 24 32 48 64 128 256 512"
 TEST_PYTHON="${CAPTIONIST_TEST_PYTHON:-$REPO/.venv/bin/python}"
 APT=(apt-get -y -q -o DPkg::Lock::Timeout=600)  # others may be using apt on a shared machine: wait, don't fail
 
-fail() { echo "check-deb: FAILED: $*" >&2; exit 1; }
-say() { echo "check-deb: $*"; }
-ok() { echo "check-deb: ok: $*"; }
+PROG=check-deb
+. "$REPO/packaging/lib.sh"
 
 [ $# -eq 1 ] || { echo "usage: $0 DEB" >&2; exit 2; }
 [ -f "$1" ] || fail "no such file: $1"
@@ -84,25 +83,7 @@ listing() {
 packages() { dpkg-query -W -f '${db:Status-Abbrev} ${binary:Package}\n' | awk '$1 ~ /^.i/ {print $2}' | LC_ALL=C sort; }
 
 # --- The tiny checkpoint and a short WAV, made before anything is installed ---------------------------------------
-say "writing a tiny random checkpoint with $TEST_PYTHON"
-(cd "$REPO" && "$TEST_PYTHON" -B - "$T/model" <<'EOF'
-import sys
-from tests.fixtures.realtime_checkpoint import RealtimeDims, make_reference, write_native
-write_native(make_reference(RealtimeDims(), seed=0), sys.argv[1])
-EOF
-) || fail "cannot write the tiny checkpoint"
-if command -v espeak-ng >/dev/null; then
-  espeak-ng -w "$T/speech.wav" "Hello there. This is a test of the captions." || fail "espeak-ng failed"
-else  # two seconds of a chord at 16 kHz, from the standard library alone
-  /usr/bin/python3 -B - "$T/speech.wav" <<'EOF'
-import math, struct, sys, wave
-with wave.open(sys.argv[1], "wb") as w:
-    w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
-    w.writeframes(b"".join(struct.pack("<h", int(8000 * (math.sin(i / 16000 * 2 * math.pi * 220)
-                                                      + math.sin(i / 16000 * 2 * math.pi * 330)) / 2))
-                           for i in range(32000)))
-EOF
-fi
+smoke_inputs "$TEST_PYTHON" "$T"
 chmod -R a+rX "$T"
 
 listing >"$T/before.txt"

@@ -21,9 +21,8 @@ TORCH_VERSION="2.13.0"
 TEST_PYTHON="${CAPTIONIST_TEST_PYTHON:-$REPO/.venv/bin/python}"
 PYTHON="${CAPTIONIST_PIPX_PYTHON:-/usr/bin/python3}"
 
-fail() { echo "check-pipx: FAILED: $*" >&2; exit 1; }
-say() { echo "check-pipx: $*"; }
-ok() { echo "check-pipx: ok: $*"; }
+PROG=check-pipx
+. "$REPO/packaging/lib.sh"
 
 [ -x "$PYTHON" ] || fail "$PYTHON is missing (set CAPTIONIST_PIPX_PYTHON)"
 [ -x "$TEST_PYTHON" ] || fail "$TEST_PYTHON is missing: run ./test.sh once (or set CAPTIONIST_TEST_PYTHON)"
@@ -36,15 +35,7 @@ export PIPX_HOME="$T/pipx" PIPX_BIN_DIR="$T/bin" PIPX_MAN_DIR="$T/man"
 unset PIPX_DEFAULT_PYTHON
 
 # --- The wheel, from a clean copy (no build/ or *.egg-info written into the repository) --------------------------
-mkdir -p "$T/src"
-if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  (cd "$REPO" && git ls-files -z --cached --others --exclude-standard |
-     while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done | tar --null -T - -cf -) |
-    tar -xf - -C "$T/src"
-else
-  tar -C "$REPO" --exclude=.venv --exclude=.git --exclude=dist --exclude=build --exclude='*.egg-info' \
-    --exclude=__pycache__ -cf - . | tar -xf - -C "$T/src"
-fi
+copy_sources "$T/src"
 say "installing pipx into a temporary environment"
 "$PYTHON" -m venv "$T/tools"
 "$T/tools/bin/python" -m pip install -q --upgrade pip pipx || fail "cannot install pipx"
@@ -87,25 +78,7 @@ VERSION_LINE="$(as_user captionist --version)" || fail "captionist --version"
 [ "$VERSION_LINE" = "captionist $VERSION" ] || fail "captionist --version printed \"$VERSION_LINE\", not captionist $VERSION"
 ok "captionist --version: $VERSION_LINE"
 
-say "writing a tiny random checkpoint with $TEST_PYTHON"
-(cd "$REPO" && "$TEST_PYTHON" -B - "$T/model" <<'EOF'
-import sys
-from tests.fixtures.realtime_checkpoint import RealtimeDims, make_reference, write_native
-write_native(make_reference(RealtimeDims(), seed=0), sys.argv[1])
-EOF
-) || fail "cannot write the tiny checkpoint"
-if command -v espeak-ng >/dev/null; then
-  espeak-ng -w "$T/speech.wav" "Hello there. This is a test of the captions." || fail "espeak-ng failed"
-else  # two seconds of a chord at 16 kHz, from the standard library alone
-  "$PYTHON" -B - "$T/speech.wav" <<'EOF'
-import math, struct, sys, wave
-with wave.open(sys.argv[1], "wb") as w:
-    w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
-    w.writeframes(b"".join(struct.pack("<h", int(8000 * (math.sin(i / 16000 * 2 * math.pi * 220)
-                                                      + math.sin(i / 16000 * 2 * math.pi * 330)) / 2))
-                           for i in range(32000)))
-EOF
-fi
+smoke_inputs "$TEST_PYTHON" "$T"
 t0=$SECONDS
 as_user captionist transcribe "$T/speech.wav" --model "$T/model" --offline --device cpu --format json \
   -o "$T/speech.json" >"$T/transcribe.log" 2>&1 ||

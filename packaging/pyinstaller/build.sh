@@ -25,19 +25,19 @@ TORCH_VERSION="2.13.0"
 PYINSTALLER="pyinstaller==6.22.3"
 HOOKS="pyinstaller-hooks-contrib==2026.9"
 
-die() { echo "pyinstaller-build: $*" >&2; exit 1; }
-say() { echo "pyinstaller-build: $*"; }
+PROG=pyinstaller-build
+. "$REPO/packaging/lib.sh"
 
 OUT="$REPO/dist/pyinstaller"
 VENV=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) [ $# -ge 2 ] || die "--out needs a folder"; OUT="$2"; shift ;;
+    --out) [ $# -ge 2 ] || fail "--out needs a folder"; OUT="$2"; shift ;;
     --out=*) OUT="${1#--out=}" ;;
-    --venv) [ $# -ge 2 ] || die "--venv needs a folder"; VENV="$2"; shift ;;
+    --venv) [ $# -ge 2 ] || fail "--venv needs a folder"; VENV="$2"; shift ;;
     --venv=*) VENV="${1#--venv=}" ;;
     -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown argument: $1 (see --help)" ;;
+    *) fail "unknown argument: $1 (see --help)" ;;
   esac
   shift
 done
@@ -45,18 +45,18 @@ done
 case "$(uname -s)" in
   Linux) OS=linux ;;
   Darwin) OS=macos ;;
-  *) die "this script builds on Linux and macOS; on Windows run packaging/windows/build.ps1" ;;
+  *) fail "this script builds on Linux and macOS; on Windows run packaging/windows/build.ps1" ;;
 esac
 PYTHON="${CAPTIONIST_PYI_PYTHON:-python3}"
-command -v "$PYTHON" >/dev/null || die "$PYTHON is missing (set CAPTIONIST_PYI_PYTHON)"
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || die "Captionist needs Python >= 3.10"
+command -v "$PYTHON" >/dev/null || fail "$PYTHON is missing (set CAPTIONIST_PYI_PYTHON)"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || fail "Captionist needs Python >= 3.10"
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null ||
-  die "$PYTHON has no venv module (Debian: apt-get install python3-venv)"
+  fail "$PYTHON has no venv module (Debian: apt-get install python3-venv)"
 # PyInstaller bundles the interpreter's shared library; a Python built without one (some pyenv builds) cannot be
 # frozen.
 "$PYTHON" -c 'import sys, sysconfig; sys.exit(not (sysconfig.get_config_var("Py_ENABLE_SHARED") or
   sysconfig.get_config_var("PYTHONFRAMEWORK")))' ||
-  die "$PYTHON was built without a shared libpython (--enable-shared), which PyInstaller needs"
+  fail "$PYTHON was built without a shared libpython (--enable-shared), which PyInstaller needs"
 
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
@@ -70,16 +70,7 @@ START=$SECONDS
 
 # --- A clean copy of the sources ------------------------------------------------------------------------------
 # Only what git tracks or would track (no .venv, caches or earlier builds); the wheel is built from the copy.
-mkdir -p "$WORK/src"
-if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  # (The loop drops files deleted from the work tree but not yet from the index.)
-  (cd "$REPO" && git ls-files -z --cached --others --exclude-standard |
-     while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done |
-     tar --null -T - -cf -) | tar -xf - -C "$WORK/src"
-else
-  tar -C "$REPO" --exclude=.venv --exclude=.git --exclude=dist --exclude=build --exclude='*.egg-info' \
-    --exclude=__pycache__ -cf - . | tar -xf - -C "$WORK/src"
-fi
+copy_sources "$WORK/src"
 
 # --- The build environment -------------------------------------------------------------------------------------
 if [ -x "$VENV/bin/python" ]; then
@@ -95,27 +86,21 @@ PIP=("$PY" -m pip)
 # torch first, with the same pip, so that installing the project (torch>=2.5) never pulls a CUDA build.
 t0=$SECONDS
 if [ "$OS" = linux ]; then
-  # The CPU build carries the local version label +cpu: from pip's configured indexes or wheel folders when they
-  # have it, else from PyTorch's CPU index.
-  if ! "${PIP[@]}" install -q "torch==$TORCH_VERSION+cpu" 2>"$WORK/torch.err"; then
-    say "torch==$TORCH_VERSION+cpu is not in pip's configured indexes; trying https://download.pytorch.org/whl/cpu"
-    "${PIP[@]}" install -q --extra-index-url https://download.pytorch.org/whl/cpu "torch==$TORCH_VERSION+cpu" ||
-      { cat "$WORK/torch.err" >&2; die "cannot install torch==$TORCH_VERSION+cpu"; }
-  fi
+  install_cpu_torch "$TORCH_VERSION" "$WORK/torch.err" "${PIP[@]}" install -q
 else
   # PyPI's macOS wheels are the only macOS builds (CPU, and Metal through MPS; never CUDA).
-  "${PIP[@]}" install -q "torch==$TORCH_VERSION" || die "cannot install torch==$TORCH_VERSION"
+  "${PIP[@]}" install -q "torch==$TORCH_VERSION" || fail "cannot install torch==$TORCH_VERSION"
 fi
 TORCH_SEEN="$("$PY" -B -W ignore -c 'import torch; print(torch.__version__, torch.version.cuda or "")')"
 case "$TORCH_SEEN" in
   "$TORCH_VERSION"*" ") say "torch ${TORCH_SEEN% } (CPU build) in $((SECONDS - t0)) s" ;;
-  *) die "expected torch $TORCH_VERSION without CUDA in $VENV, found: $TORCH_SEEN" ;;
+  *) fail "expected torch $TORCH_VERSION without CUDA in $VENV, found: $TORCH_SEEN" ;;
 esac
 
 say "building the project's wheel"
 "${PIP[@]}" wheel -q --no-deps -w "$WORK/wheel" "$WORK/src"
 WHEEL="$(ls "$WORK"/wheel/captionist-*.whl)"
-[ "$(echo "$WHEEL" | wc -l)" = 1 ] || die "expected one wheel, found: $WHEEL"
+[ "$(echo "$WHEEL" | wc -l)" = 1 ] || fail "expected one wheel, found: $WHEEL"
 t0=$SECONDS
 say "installing $(basename "$WHEEL"), its dependencies, $PYINSTALLER and $HOOKS"
 "${PIP[@]}" install -q "$WHEEL" "$PYINSTALLER" "$HOOKS"
@@ -123,7 +108,7 @@ say "installing $(basename "$WHEEL"), its dependencies, $PYINSTALLER and $HOOKS"
 "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL"
 "${PIP[@]}" check
 [ "$("$PY" -B -W ignore -c 'import torch; print(torch.__version__, torch.version.cuda or "")')" = "$TORCH_SEEN" ] ||
-  die "installing the project replaced torch $TORCH_SEEN"
+  fail "installing the project replaced torch $TORCH_SEEN"
 say "installed in $((SECONDS - t0)) s"
 
 # --- PyInstaller ---------------------------------------------------------------------------------------------------
@@ -134,13 +119,13 @@ say "running PyInstaller on $(basename "$SPEC") into $OUT"
 (cd "$WORK" && env -u PYTHONPATH -u PYTHONHOME PYTHONNOUSERSITE=1 \
    "$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
    --distpath "$OUT" --workpath "$WORK/pyinstaller" "$SPEC") ||
-  die "PyInstaller failed"
+  fail "PyInstaller failed"
 PYI_S=$((SECONDS - t0))
 
 if [ "$OS" = linux ]; then RESULT="$OUT/captionist"; EXE="$RESULT/captionist"
 else RESULT="$OUT/Captionist.app"; EXE="$RESULT/Contents/MacOS/Captionist"; fi
-[ -x "$EXE" ] || die "PyInstaller did not make $EXE"
-"$EXE" --version || die "the frozen $EXE --version failed"
+[ -x "$EXE" ] || fail "PyInstaller did not make $EXE"
+"$EXE" --version || fail "the frozen $EXE --version failed"
 SIZE_MIB="$(du -sk "$RESULT" | awk '{printf "%d", $1 / 1024}')"
 say "built in $((SECONDS - START)) s (PyInstaller $PYI_S s): $RESULT, $SIZE_MIB MiB," \
     "$(find "$RESULT" -type f | wc -l | tr -d ' ') files"

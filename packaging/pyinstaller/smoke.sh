@@ -24,9 +24,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 APP_ID="org.captionist.Captionist"
 TEST_PYTHON="${CAPTIONIST_TEST_PYTHON:-$REPO/.venv/bin/python}"
 
-fail() { echo "pyinstaller-smoke: FAILED: $*" >&2; exit 1; }
-say() { echo "pyinstaller-smoke: $*"; }
-ok() { echo "pyinstaller-smoke: ok: $*"; }
+PROG=pyinstaller-smoke
+. "$REPO/packaging/lib.sh"
 
 [ $# -eq 1 ] || { echo "usage: $0 DIST" >&2; exit 2; }
 if [ -f "$1/captionist/captionist" ]; then BUNDLE="$1/captionist"; else BUNDLE="$1"; fi
@@ -76,25 +75,7 @@ no_traceback "$T/version.err" "captionist --version"
 ok "captionist --version: $VERSION_LINE"
 
 # --- 2. A headless transcription ---------------------------------------------------------------------------------
-say "writing a tiny random checkpoint with $TEST_PYTHON"
-(cd "$REPO" && "$TEST_PYTHON" -B - "$T/model" <<'EOF'
-import sys
-from tests.fixtures.realtime_checkpoint import RealtimeDims, make_reference, write_native
-write_native(make_reference(RealtimeDims(), seed=0), sys.argv[1])
-EOF
-) || fail "cannot write the tiny checkpoint"
-if command -v espeak-ng >/dev/null; then
-  espeak-ng -w "$T/speech.wav" "Hello there. This is a test of the captions." || fail "espeak-ng failed"
-else  # two seconds of a chord at 16 kHz, from the standard library alone
-  "$TEST_PYTHON" -B - "$T/speech.wav" <<'EOF'
-import math, struct, sys, wave
-with wave.open(sys.argv[1], "wb") as w:
-    w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
-    w.writeframes(b"".join(struct.pack("<h", int(8000 * (math.sin(i / 16000 * 2 * math.pi * 220)
-                                                      + math.sin(i / 16000 * 2 * math.pi * 330)) / 2))
-                           for i in range(32000)))
-EOF
-fi
+smoke_inputs "$TEST_PYTHON" "$T" voxtral
 t0=$SECONDS
 frozen transcribe "$T/speech.wav" --model "$T/model" --offline --device cpu --format json \
   -o "$T/speech.json" >"$T/transcribe.log" 2>&1 ||
@@ -107,12 +88,6 @@ ok "captionist transcribe (tiny realtime checkpoint, --offline, --device cpu) in
 
 # The other model family (Voxtral Mini 3B's layout, tiny): its prompt goes through mistral-common's tokenizer and
 # request classes (pydantic, pycountry, its audio helpers), which the realtime model does not use.
-(cd "$REPO" && "$TEST_PYTHON" -B - "$T/voxtral" <<'EOF'
-import sys
-from tests.fixtures.voxtral_checkpoint import VoxtralDims, make_reference, write_native
-write_native(make_reference(VoxtralDims(), seed=0), sys.argv[1])
-EOF
-) || fail "cannot write the tiny Voxtral checkpoint"
 t0=$SECONDS
 frozen transcribe "$T/speech.wav" --model "$T/voxtral" --offline --device cpu --format json \
   -o "$T/speech-voxtral.json" >"$T/transcribe-voxtral.log" 2>&1 ||
